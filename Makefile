@@ -1,0 +1,44 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export DISTORTION_DATA ?= $(abspath ../shared/data)
+export WANDB_MODE ?= offline
+export WANDB_SILENT ?= true
+# torch 2.14.1 / torchvision 0.29.1 are the releases this project is tested with.
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: venv demo test test-all bench sweep lint clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH_PINS)
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+venv: $(BIN)/.installed
+
+# A short MNIST run of the whole pipeline (F, reader, G, test report); budget in README.
+demo: venv
+	$(BIN)/distortion fit --config configs/mnist_embedding.yaml --trainer.max_epochs 2 --trainer.enable_progress_bar false
+	$(BIN)/distortion fit --config configs/mnist_reader.yaml --trainer.max_epochs 2 --trainer.enable_progress_bar false
+	$(BIN)/distortion fit --config configs/mnist_generator.yaml --trainer.max_epochs 1 --data.init_args.limit_train 25000 --trainer.enable_progress_bar false
+	$(BIN)/distortion test --config configs/mnist_generator.yaml --ckpt_path runs/mnist_generator/checkpoints/last.ckpt --trainer.enable_progress_bar false
+
+test: venv
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+bench: venv
+	$(BIN)/python -m distortion.bench
+
+sweep: venv
+	$(BIN)/distortion sweep --config configs/mnist_generator.yaml --alphas [0.5,1,2] --betas [10] \
+		--trainer.max_epochs 1 --data.init_args.limit_train 10000 --trainer.enable_progress_bar false
+
+lint: venv
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf runs wandb lightning_logs

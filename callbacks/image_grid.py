@@ -1,0 +1,63 @@
+"""Saves and logs a grid of originals beside G's images, to look at with one's own eyes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import WandbLogger
+from torch import Tensor
+from torchvision.utils import make_grid, save_image
+
+from callbacks.run_dir import run_dir
+
+
+def pair_grid(originals: Tensor, distorted: Tensor, per_row: int = 8, scale: int = 3) -> Tensor:
+    """Image ``(3, H', W')``: rows of ``per_row`` originals, each followed by a row of their distortions."""
+    if originals.shape != distorted.shape:
+        raise ValueError(f"expected two batches of one shape, got {tuple(originals.shape)} and {tuple(distorted.shape)}")
+    rows = []
+    for start in range(0, len(originals), per_row):
+        rows += [originals[start : start + per_row], distorted[start : start + per_row]]
+    images = torch.cat([r if len(r) == per_row else torch.cat([r, r.new_ones(per_row - len(r), *r.shape[1:])]) for r in rows])
+    if images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1)
+    images = torch.nn.functional.interpolate(images.float(), scale_factor=scale, mode="nearest")
+    return make_grid(images, nrow=per_row, padding=2, pad_value=0.5)
+
+
+class ImageGrid(L.Callback):
+    """On the first evaluation batch: a grid of ``num_images`` originals (odd rows) and G(x) (even rows).
+
+    Validation grids go to ``<run>/grids/epoch_<n>.png``, the test grid to ``<run>/grid.png``; every
+    W&B logger also receives the image.
+    """
+
+    def __init__(self, num_images: int = 16, per_row: int = 8) -> None:
+        if num_images < 1 or per_row < 1:
+            raise ValueError(f"num_images and per_row must be >= 1, got {num_images}, {per_row}")
+        self.num_images, self.per_row = num_images, per_row
+
+    def _save(self, trainer: L.Trainer, outputs: Any, stage: str) -> None:
+        if not (isinstance(outputs, dict) and "g_a" in outputs) or trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        n = self.num_images
+        grid = pair_grid(outputs["x_a"][:n].cpu(), outputs["g_a"][:n].cpu(), self.per_row)
+        if stage == "test":
+            path = run_dir(trainer) / "grid.png"
+        else:
+            path = run_dir(trainer) / "grids" / f"epoch_{trainer.current_epoch:03d}.png"
+            path.parent.mkdir(exist_ok=True)
+        save_image(grid, path)
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image(f"{stage}/grid", [grid], step=trainer.global_step)
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if batch_idx == 0:
+            self._save(trainer, outputs, "val")
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if batch_idx == 0:
+            self._save(trainer, outputs, "test")

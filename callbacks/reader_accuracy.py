@@ -1,0 +1,47 @@
+"""Logs how well an independent reader still reads the digits: on originals and on G's images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from callbacks.stage_metrics import StageMetricsCallback
+from distortion.modules.base import load_frozen
+from distortion.modules.reader import ReaderModule
+
+
+class ReaderAccuracy(StageMetricsCallback):
+    """Accuracy of a frozen reader on ``x_a`` and on ``g_a``; logs ``<stage>/<name>_acc_{original,distorted}``.
+
+    The reader is loaded here, in the callback, so it can never enter the generator's loss.
+
+    Args:
+        reader_ckpt: checkpoint of a trained :class:`~distortion.modules.ReaderModule`.
+        name: prefix of the logged keys (``reader`` for the evaluation reader).
+        num_classes: number of classes.
+    """
+
+    def __init__(self, reader_ckpt: str | Path, name: str = "reader", num_classes: int = 10) -> None:
+        self.reader = load_frozen(ReaderModule, reader_ckpt, "net")
+        self.name = name
+        self.acc = nn.ModuleDict({k: MulticlassAccuracy(num_classes, average="micro") for k in ("original", "distorted")})
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.reader.to(pl_module.device)
+        self.acc.to(pl_module.device)
+
+    def update(self, outputs: dict[str, Any]) -> None:
+        if "g_a" not in outputs:
+            return
+        self.acc["original"].update(self.reader(outputs["x_a"]), outputs["y_a"])
+        self.acc["distorted"].update(self.reader(outputs["g_a"]), outputs["y_a"])
+
+    def log_epoch(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        for key, metric in self.acc.items():
+            if metric.update_count:
+                pl_module.log(f"{stage}/{self.name}_acc_{key}", metric.compute())
+            metric.reset()

@@ -1,0 +1,5 @@
+"""LightningDataModules: images for G, triplets for F, seeded verification pairs for evaluation."""
+
+from datamodules.mnist import MNISTDataModule
+
+__all__ = ["MNISTDataModule"]

@@ -1,0 +1,56 @@
+"""Appearance augmentations that keep a digit readable to a person.
+
+The independent reader is trained with them so that it reads what a person still reads: an
+inverted, outlined, embossed, blurred, low-contrast or noisy digit. A generator that only produces
+such images therefore does not fool the reader.
+"""
+
+from __future__ import annotations
+
+import kornia
+import torch
+from torch import Tensor
+
+from distortion.image_metrics import edge_magnitude
+
+
+def _normalise(x: Tensor) -> Tensor:
+    lo = x.flatten(1).min(1).values.view(-1, 1, 1, 1)
+    hi = x.flatten(1).max(1).values.view(-1, 1, 1, 1)
+    return (x - lo) / (hi - lo).clamp_min(1e-6)
+
+
+def outline(x: Tensor) -> Tensor:
+    """Edge drawing of each image (Sobel magnitude scaled to ``[0, 1]``)."""
+    return _normalise(edge_magnitude(x))
+
+
+def emboss(x: Tensor) -> Tensor:
+    """Relief of each image: a directional derivative around mid grey."""
+    grad = kornia.filters.spatial_gradient(x, normalized=True)
+    return (0.5 + grad[:, :, 0] + grad[:, :, 1]).clamp(0, 1)
+
+
+def appearance_augment(x: Tensor, p: float = 0.8) -> Tensor:
+    """Randomly transform each image of ``(B, C, H, W)`` in ``[0, 1]``; output in ``[0, 1]``.
+
+    With probability ``p`` an image gets one of outline, emboss, blur, contrast change or noise;
+    independently, half of all images are inverted.
+    """
+    b = x.shape[0]
+    choice = torch.randint(0, 5, (b,), device=x.device)
+    choice[torch.rand(b, device=x.device) > p] = -1
+    variants = [
+        outline(x),
+        emboss(x),
+        kornia.filters.gaussian_blur2d(x, (5, 5), (1.2, 1.2)),
+        x * torch.empty(b, 1, 1, 1, device=x.device).uniform_(0.2, 0.8)
+        + torch.empty(b, 1, 1, 1, device=x.device).uniform_(0, 0.2),
+        (x + 0.2 * torch.randn_like(x)).clamp(0, 1),
+    ]
+    out = x.clone()
+    for k, v in enumerate(variants):
+        mask = (choice == k).view(-1, 1, 1, 1)
+        out = torch.where(mask, v, out)
+    invert = (torch.rand(b, device=x.device) < 0.5).view(-1, 1, 1, 1)
+    return torch.where(invert, 1 - out, out)

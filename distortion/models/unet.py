@@ -1,0 +1,69 @@
+"""U-Net generator G: image in, image of the same shape out, values in ``[0, 1]``."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def _double_conv(c_in: int, c_out: int, norm: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for c in (c_in, c_out):
+        layers.append(nn.Conv2d(c, c_out, 3, padding=1, bias=not norm))
+        if norm:
+            layers.append(nn.BatchNorm2d(c_out))
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class UNet(nn.Module):
+    """U-Net with ``depth`` levels of two 3x3 convolutions; channels ``width * 2**level``.
+
+    The encoder halves the resolution between levels (max pooling, ``ceil_mode`` so odd sizes work);
+    the decoder upsamples (nearest) to the exact size of the skip connection, concatenates it and
+    applies two convolutions. A 1x1 convolution and a sigmoid give the output image. With
+    ``depth=3, width=64`` this is the paper's MNIST generator (64-128-256 channels).
+
+    Args:
+        in_channels: channels of the input image.
+        out_channels: channels of the output image; defaults to ``in_channels``.
+        depth: number of resolution levels (>= 1).
+        width: channels at the first level.
+        norm: add batch normalisation after each convolution.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int | None = None,
+        depth: int = 3,
+        width: int = 64,
+        norm: bool = False,
+    ) -> None:
+        super().__init__()
+        if depth < 1 or width < 1:
+            raise ValueError(f"depth and width must be >= 1, got depth={depth}, width={width}")
+        channels = [width * 2**i for i in range(depth)]
+        self.down = nn.ModuleList()
+        c_prev = in_channels
+        for c in channels:
+            self.down.append(_double_conv(c_prev, c, norm))
+            c_prev = c
+        self.up = nn.ModuleList(
+            _double_conv(channels[i + 1] + channels[i], channels[i], norm) for i in reversed(range(depth - 1))
+        )
+        self.head = nn.Conv2d(channels[0], out_channels or in_channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, C_in, H, W)`` -> ``(B, C_out, H, W)`` in ``[0, 1]``."""
+        skips = []
+        for i, block in enumerate(self.down):
+            if i > 0:
+                x = F.max_pool2d(x, 2, ceil_mode=True)
+            x = block(x)
+            skips.append(x)
+        for block, skip in zip(self.up, reversed(skips[:-1])):
+            x = F.interpolate(x, size=skip.shape[-2:], mode="nearest")
+            x = block(torch.cat([x, skip], dim=1))
+        return torch.sigmoid(self.head(x))

@@ -1,0 +1,47 @@
+"""What every trainable module of the project shares: Adam, and a stop on a non-finite loss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+M = TypeVar("M", bound=L.LightningModule)
+
+
+class TrainableModule(L.LightningModule):
+    """A LightningModule trained with Adam, learning rate ``lr`` decayed by a cosine over the whole run."""
+
+    def __init__(self, lr: float) -> None:
+        super().__init__()
+        if lr <= 0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        self.lr = lr
+
+    def configure_optimizers(self) -> dict:
+        optimizer = torch.optim.Adam((p for p in self.parameters() if p.requires_grad), lr=self.lr)
+        steps = max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer is not None else 1
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps, eta_min=self.lr / 100)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def checked(self, loss: Tensor) -> Tensor:
+        """Return ``loss``, or stop the run if it is NaN or infinite (the last checkpoint stays as it was)."""
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"non-finite training loss ({loss.item()}) at global step {self.global_step}, epoch "
+                f"{self.current_epoch}; the run stops here and the last saved checkpoint is the last good one"
+            )
+        return loss
+
+
+def load_frozen(module_cls: type[M], ckpt_path: str | Path, attr: str) -> nn.Module:
+    """Load ``module_cls`` from a checkpoint and return its network ``attr``, in eval mode, without gradients."""
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} not found (train it first, or fix the path in the config)")
+    net = getattr(module_cls.load_from_checkpoint(path, map_location="cpu"), attr)
+    net.eval().requires_grad_(False)
+    return net

@@ -1,0 +1,101 @@
+"""DistortionModule: trains the generator G against a frozen embedding network F."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from distortion.losses import get_image_distance, threshold_loss
+from distortion.modules.base import TrainableModule, load_frozen
+from distortion.modules.embedding import EmbeddingModule
+
+
+class DistortionModule(TrainableModule):
+    """Train G with ``L = -alpha * d_img(x, G(x)) + beta * mean(relu(||F(x) - F(G(x))||^2 - tau))``.
+
+    F is loaded from an :class:`EmbeddingModule` checkpoint and frozen: eval mode, no gradients,
+    and kept in eval mode when Lightning switches the module to training.
+
+    Args:
+        generator: the generator G (image in, image of the same shape in ``[0, 1]`` out).
+        embedding_ckpt: checkpoint of the trained F (written by the embedding run).
+        image_distance: name of d_img, see :data:`distortion.losses.IMAGE_DISTANCES`.
+        alpha: weight of the image distance (maximised).
+        beta: weight of the embedding threshold loss.
+        tau: squared embedding distance below which G is not penalised.
+        lr: Adam learning rate.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        embedding_ckpt: str | Path,
+        image_distance: str = "mse",
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        tau: float = 0.0,
+        lr: float = 1e-3,
+    ) -> None:
+        super().__init__(lr)
+        for name, value in (("alpha", alpha), ("beta", beta), ("tau", tau)):
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        self.distance = get_image_distance(image_distance)
+        self.save_hyperparameters()
+        self.generator = generator
+        self.embedding = load_frozen(EmbeddingModule, embedding_ckpt, "net")
+        self.alpha, self.beta, self.tau = alpha, beta, tau
+
+    def train(self, mode: bool = True) -> DistortionModule:
+        """Switch G's mode; F stays in eval mode."""
+        super().train(mode)
+        self.embedding.eval()
+        return self
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Distort a batch ``(B, C, H, W)`` in ``[0, 1]``."""
+        return self.generator(x)
+
+    def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
+        """G(x), F(x), F(G(x)) and the loss with its two terms, for one batch of originals."""
+        gx = self.generator(x)
+        with torch.no_grad():
+            emb_x = self.embedding(x)
+        emb_gx = self.embedding(gx)
+        d_img = self.distance(x, gx.float()).mean()
+        d_emb = threshold_loss(emb_x.float(), emb_gx.float(), self.tau)
+        loss = -self.alpha * d_img + self.beta * d_emb
+        return {"gx": gx, "emb_x": emb_x, "emb_gx": emb_gx, "d_img": d_img, "threshold": d_emb, "loss": loss}
+
+    def _log_terms(self, stage: str, terms: dict[str, Tensor], batch_size: int) -> None:
+        for key in ("loss", "d_img", "threshold"):
+            self.log(f"{stage}/{key}", terms[key], prog_bar=key == "loss", batch_size=batch_size)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, _ = batch
+        terms = self.loss_terms(x)
+        self._log_terms("train", terms, len(x))
+        return self.checked(terms["loss"])
+
+    def _eval_step(self, batch: tuple[Tensor, ...], stage: str) -> dict[str, Tensor]:
+        x_a, y_a, x_b, _, same = batch
+        terms = self.loss_terms(torch.cat([x_a, x_b]))
+        self._log_terms(stage, terms, 2 * len(x_a))
+        g_a, _ = terms["gx"].float().chunk(2)
+        emb_a, emb_b = terms["emb_x"].chunk(2)
+        emb_ga, emb_gb = terms["emb_gx"].chunk(2)
+        return {
+            "x_a": x_a, "y_a": y_a, "same": same, "g_a": g_a,
+            "emb_a": emb_a, "emb_b": emb_b, "emb_ga": emb_ga, "emb_gb": emb_gb,
+        }  # fmt: skip
+
+    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
+        return self._eval_step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
+        return self._eval_step(batch, "test")
+
+    def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        return self.generator(batch[0])

@@ -1,0 +1,55 @@
+"""EmbeddingModule: trains the embedding network F with a triplet loss and in-batch mining."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from distortion.losses import mined_triplet_loss
+from distortion.modules.base import TrainableModule
+
+
+class EmbeddingModule(TrainableModule):
+    """Train F on triplets ``(anchor, positive, negative, label_a, label_n)``.
+
+    Each anchor keeps its positive and is compared with every other-label embedding of the batch
+    (anchors, positives and negatives alike): in-batch negative mining, see
+    :func:`distortion.losses.mined_triplet_loss`.
+
+    Args:
+        net: the embedding network F (unit-norm output).
+        margin: triplet margin on squared distances.
+        lr: Adam learning rate.
+    """
+
+    def __init__(self, net: nn.Module, margin: float = 0.2, lr: float = 1e-3) -> None:
+        super().__init__(lr)
+        if margin <= 0:
+            raise ValueError(f"margin must be > 0, got {margin}")
+        self.save_hyperparameters()
+        self.net = net
+        self.margin = margin
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        anchor, positive, negative, label_a, label_n = batch
+        emb = self.net(torch.cat([anchor, positive, negative])).float()
+        pool_labels = torch.cat([label_a, label_a, label_n])
+        emb_a, emb_p, _ = emb.chunk(3)
+        loss = self.checked(mined_triplet_loss(emb_a, emb_p, label_a, emb, pool_labels, self.margin))
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def _eval_step(self, batch: tuple[Tensor, ...]) -> dict[str, Tensor]:
+        x_a, y_a, x_b, _, same = batch
+        emb = self.net(torch.cat([x_a, x_b]))
+        emb_a, emb_b = emb.chunk(2)
+        return {"x_a": x_a, "y_a": y_a, "same": same, "emb_a": emb_a, "emb_b": emb_b}
+
+    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
+        return self._eval_step(batch)
+
+    def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
+        return self._eval_step(batch)

@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+import torch
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+from distortion.augment import appearance_augment, emboss, outline
+from distortion.image_metrics import content_change, pearson, psnr, ssim
+
+
+def digits(n: int = 4) -> torch.Tensor:
+    x = torch.zeros(n, 1, 28, 28)
+    for i in range(n):
+        x[i, 0, 6 + i : 22, 10 + i : 14 + i] = 1.0  # bars at different places
+        x[i, 0, 6:9, 8:20] = 1.0
+    return x
+
+
+def test_ssim_agrees_with_torchmetrics() -> None:
+    x = digits()
+    y = (x + 0.2 * torch.rand_like(x)).clamp(0, 1)
+    ours = ssim(x, y)
+    for i in range(len(x)):
+        ref = structural_similarity_index_measure(y[i : i + 1], x[i : i + 1], data_range=1.0)
+        assert ours[i].item() == pytest.approx(ref.item(), abs=2e-2)
+
+
+def test_psnr_agrees_with_torchmetrics() -> None:
+    x = digits()
+    y = (x + 0.1 * torch.rand_like(x)).clamp(0, 1)
+    for i in range(len(x)):
+        ref = peak_signal_noise_ratio(y[i], x[i], data_range=1.0)
+        assert psnr(x, y)[i].item() == pytest.approx(ref.item(), rel=1e-4)
+
+
+def test_pearson_agrees_with_numpy() -> None:
+    x, y = torch.rand(3, 3, 9, 9), torch.rand(3, 3, 9, 9)
+    y = y + x
+    for i in range(3):
+        ref = np.corrcoef(x[i].flatten().numpy(), y[i].flatten().numpy())[0, 1]
+        assert pearson(x, y)[i].item() == pytest.approx(ref, rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def mnist_digits() -> torch.Tensor:
+    from torchvision.datasets import MNIST
+
+    from tests.conftest import DATA
+
+    return MNIST(str(DATA), train=False).data[:64].unsqueeze(1).float() / 255
+
+
+@pytest.mark.parametrize(
+    "transform, most",
+    [(lambda x: 1 - x, 1), (lambda x: 0.3 * x + 0.2, 1), (outline, 60), (lambda x: 1 - outline(x), 60), (emboss, 60)],
+    ids=["inversion", "contrast", "outline", "inverted-outline", "emboss"],
+)
+def test_readable_transforms_stay_below_the_70_percent_target(mnist_digits, transform, most: float) -> None:
+    """Inversion and contrast count as no change; outlines and emboss of real digits get partial credit
+    (about 40%, at most 60%), which is why the independent reader, not this number, is the verdict."""
+    assert content_change(mnist_digits, transform(mnist_digits)).max() < most
+
+
+def test_inversion_of_a_binary_image_is_no_change() -> None:
+    x = digits()
+    assert torch.allclose(content_change(x, 1 - x), torch.zeros(len(x)), atol=1e-3)
+
+
+def test_unrelated_noise_is_near_total_change() -> None:
+    x = digits()
+    assert (content_change(x, torch.rand_like(x)) > 80).all()
+
+
+def test_constant_output_is_total_change() -> None:
+    x = digits()
+    assert torch.allclose(content_change(x, torch.full_like(x, 0.5)), torch.full((len(x),), 100.0))
+
+
+def test_augmentations_stay_in_range_and_keep_shape() -> None:
+    x = digits(8).expand(-1, 3, -1, -1)
+    for out in (appearance_augment(x), emboss(x), outline(x)):
+        assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1

@@ -1,0 +1,95 @@
+import pytest
+import torch
+
+from distortion.losses import (
+    IMAGE_DISTANCES,
+    decorrelation_distance,
+    dssim_distance,
+    get_image_distance,
+    l1_distance,
+    mined_triplet_loss,
+    mse_distance,
+    sobel_distance,
+    threshold_loss,
+    triplet_loss,
+)
+
+
+def binary_images(channels: int = 1, b: int = 3, size: int = 16) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return (torch.rand(b, channels, size, size, generator=g) > 0.6).float()
+
+
+@pytest.mark.parametrize("name", sorted(IMAGE_DISTANCES))
+@pytest.mark.parametrize("channels", [1, 3])
+def test_identical_images_are_at_distance_zero(name: str, channels: int) -> None:
+    x = binary_images(channels)
+    d = get_image_distance(name)(x, x.clone())
+    assert d.shape == (3,)
+    assert torch.allclose(d, torch.zeros(3), atol=1e-4)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_inverted_binary_image_is_maximally_distant_in_pixels(channels: int) -> None:
+    x = binary_images(channels)
+    assert torch.allclose(l1_distance(x, 1 - x), torch.ones(3))
+    assert torch.allclose(mse_distance(x, 1 - x), torch.ones(3))
+    assert torch.allclose(sobel_distance(x, 1 - x), torch.ones(3))
+    # ... yet decorrelation gives no credit for an inversion: r_pix = -1
+    assert (decorrelation_distance(x, 1 - x) <= 0.5 + 1e-5).all()
+
+
+def test_dssim_of_unrelated_images_is_large() -> None:
+    x = binary_images()
+    noise = torch.rand_like(x)
+    d = dssim_distance(x, noise)
+    assert ((d > 0.3) & (d <= 1)).all()
+
+
+def test_unknown_image_distance_names_the_choices() -> None:
+    with pytest.raises(ValueError, match="unknown image distance 'ssim2'.*'dssim'"):
+        get_image_distance("ssim2")
+
+
+def test_shape_mismatch_is_reported() -> None:
+    with pytest.raises(ValueError, match=r"expected two batches of one shape, got \(2, 1, 8, 8\) and \(2, 3, 8, 8\)"):
+        l1_distance(torch.zeros(2, 1, 8, 8), torch.zeros(2, 3, 8, 8))
+
+
+@pytest.mark.parametrize("name", sorted(IMAGE_DISTANCES))
+def test_distances_are_differentiable_in_float64(name: str) -> None:
+    x = torch.rand(2, 1, 12, 12, dtype=torch.float64)
+    y = torch.rand(2, 1, 12, 12, dtype=torch.float64, requires_grad=True)
+    fn = get_image_distance(name)
+    assert torch.autograd.gradcheck(lambda t: fn(x, t), (y,), eps=1e-6, atol=1e-4)
+
+
+def test_threshold_loss_known_value() -> None:
+    a = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    b = torch.tensor([[0.0, 0.0], [0.0, 1.0]])  # squared distances 1 and 0
+    assert threshold_loss(a, b, tau=0.25).item() == pytest.approx(0.375)
+    assert threshold_loss(a, b, tau=2.0).item() == 0.0
+
+
+def test_triplet_loss_known_value() -> None:
+    a, p, n = torch.zeros(1, 2), torch.tensor([[1.0, 0.0]]), torch.tensor([[2.0, 0.0]])
+    assert triplet_loss(a, p, n, margin=0.5).item() == 0.0  # 1 - 4 + 0.5 < 0
+    assert triplet_loss(a, n, p, margin=0.5).item() == pytest.approx(3.5)  # 4 - 1 + 0.5
+
+
+def test_mined_triplet_loss_matches_brute_force() -> None:
+    g = torch.Generator().manual_seed(1)
+    anchor, positive = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    pool, pool_labels = torch.randn(10, 4, generator=g), torch.randint(0, 3, (10,), generator=g)
+    terms = [
+        triplet_loss(anchor[i : i + 1], positive[i : i + 1], pool[j : j + 1], 0.5)
+        for i in range(6)
+        for j in range(10)
+        if labels[i] != pool_labels[j]
+    ]
+    violating = [t for t in terms if t > 0]
+    expected = torch.stack(violating).mean()
+    assert mined_triplet_loss(anchor, positive, labels, pool, pool_labels, 0.5).item() == pytest.approx(
+        expected.item(), rel=1e-5
+    )

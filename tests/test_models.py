@@ -1,0 +1,39 @@
+import pytest
+import torch
+
+from distortion.models import ConvClassifier, ConvEmbedding, MLPEmbedding, UNet
+
+
+@pytest.mark.parametrize("channels, size", [(1, 28), (3, 28), (3, 33), (1, 150)])
+def test_unet_keeps_shape_and_range(channels: int, size: int) -> None:
+    g = UNet(in_channels=channels, depth=3, width=4)
+    x = torch.rand(2, channels, size, size)
+    y = g(x)
+    assert y.shape == x.shape
+    assert y.min() >= 0 and y.max() <= 1
+
+
+def test_paper_unet_has_the_papers_channels() -> None:
+    g = UNet(in_channels=1, depth=3, width=64)
+    convs = [m.out_channels for m in g.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs == [64, 64, 128, 128, 256, 256, 128, 128, 64, 64, 1]
+
+
+def test_unet_rejects_bad_sizes() -> None:
+    with pytest.raises(ValueError, match="depth and width must be >= 1"):
+        UNet(depth=0)
+
+
+@pytest.mark.parametrize("net", [MLPEmbedding(), ConvEmbedding(width=8, dim=16)], ids=["mlp", "cnn"])
+def test_embeddings_are_unit_norm_and_pass_gradients_to_the_input(net: torch.nn.Module) -> None:
+    x = torch.rand(4, 1, 28, 28, requires_grad=True)
+    e = net(x)
+    assert torch.allclose(e.norm(dim=1), torch.ones(4), atol=1e-5)
+    e.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_conv_embedding_and_classifier_take_colour_images_of_any_size() -> None:
+    x = torch.rand(2, 3, 64, 48)
+    assert ConvEmbedding(in_channels=3, width=4, dim=8)(x).shape == (2, 8)
+    assert ConvClassifier(in_channels=3, width=4)(x).shape == (2, 10)

@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from distortion.verification import best_threshold_accuracy, pair_scores, tar_at_far, verification_metrics
+
+
+def sklearn_eer(scores: np.ndarray, labels: np.ndarray) -> float:
+    fpr, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)
+    i = np.argmin(np.abs(fpr - (1 - tpr)))
+    return (fpr[i] + 1 - tpr[i]) / 2
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_metrics_agree_with_scikit_learn(seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 2, (2000,), generator=g)
+    scores = (torch.rand(2000, generator=g) + 0.4 * labels).clamp(0, 1)
+    metrics = verification_metrics()
+    metrics.update(scores, labels)
+    values = metrics.compute()
+    s, y = scores.numpy(), labels.numpy()
+    assert values["eer"].item() == pytest.approx(sklearn_eer(s, y), abs=1e-6)
+    assert values["auroc"].item() == pytest.approx(roc_auc_score(y, s), abs=1e-6)
+    fpr, tpr, _ = roc_curve(y, s)
+    assert values["tar_far_1e-2"].item() == pytest.approx(tpr[fpr <= 0.01].max(), abs=1e-6)
+    assert values["tar_far_1e-3"].item() == pytest.approx(tpr[fpr <= 0.001].max(), abs=1e-6)
+
+
+def test_separable_scores_have_zero_eer() -> None:
+    labels = torch.tensor([0, 0, 1, 1])
+    metrics = verification_metrics()
+    metrics.update(torch.tensor([0.1, 0.2, 0.8, 0.9]), labels)
+    assert metrics.compute()["eer"].item() == 0.0
+    assert best_threshold_accuracy(torch.tensor([0.1, 0.2, 0.8, 0.9]), labels)[1] == 1.0
+
+
+def test_pair_scores_rank_closer_pairs_higher_and_stay_in_unit_interval() -> None:
+    a = torch.zeros(3, 2)
+    b = torch.tensor([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0]])
+    s = pair_scores(a, b)
+    assert s[0] == 1.0 and s[0] > s[1] > s[2] > 0
+
+
+def test_tar_at_far_with_no_admissible_threshold_is_zero() -> None:
+    assert tar_at_far(torch.tensor([0.5, 1.0]), torch.tensor([0.9, 1.0]), 0.01).item() == 0.0
