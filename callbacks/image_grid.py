@@ -16,11 +16,15 @@ from callbacks.run_dir import run_dir
 def pair_grid(originals: Tensor, distorted: Tensor, per_row: int = 8, scale: int = 3) -> Tensor:
     """Image ``(3, H', W')``: rows of ``per_row`` originals, each followed by a row of their distortions."""
     if originals.shape != distorted.shape:
-        raise ValueError(f"expected two batches of one shape, got {tuple(originals.shape)} and {tuple(distorted.shape)}")
+        raise ValueError(
+            f"expected two batches of one shape, got {tuple(originals.shape)} and {tuple(distorted.shape)}"
+        )
     rows = []
     for start in range(0, len(originals), per_row):
         rows += [originals[start : start + per_row], distorted[start : start + per_row]]
-    images = torch.cat([r if len(r) == per_row else torch.cat([r, r.new_ones(per_row - len(r), *r.shape[1:])]) for r in rows])
+    images = torch.cat(
+        [r if len(r) == per_row else torch.cat([r, r.new_ones(per_row - len(r), *r.shape[1:])]) for r in rows]
+    )
     if images.shape[1] == 1:
         images = images.expand(-1, 3, -1, -1)
     images = torch.nn.functional.interpolate(images.float(), scale_factor=scale, mode="nearest")
@@ -40,7 +44,11 @@ class ImageGrid(L.Callback):
         self.num_images, self.per_row = num_images, per_row
 
     def _save(self, trainer: L.Trainer, outputs: Any, stage: str) -> None:
-        if not (isinstance(outputs, dict) and "g_a" in outputs) or trainer.sanity_checking or not trainer.is_global_zero:
+        if (
+            not (isinstance(outputs, dict) and "g_a" in outputs)
+            or trainer.sanity_checking
+            or not trainer.is_global_zero
+        ):
             return
         n = self.num_images
         grid = pair_grid(outputs["x_a"][:n].cpu(), outputs["g_a"][:n].cpu(), self.per_row)

@@ -28,7 +28,9 @@ class ReaderAccuracy(StageMetricsCallback):
     def __init__(self, reader_ckpt: str | Path, name: str = "reader", num_classes: int = 10) -> None:
         self.reader = load_frozen(ReaderModule, reader_ckpt, "net")
         self.name = name
-        self.acc = nn.ModuleDict({k: MulticlassAccuracy(num_classes, average="micro") for k in ("original", "distorted")})
+        self.acc = nn.ModuleDict(
+            {k: MulticlassAccuracy(num_classes, average="micro") for k in ("original", "distorted")}
+        )
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self.reader.to(pl_module.device)

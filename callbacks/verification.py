@@ -23,7 +23,11 @@ COMPARISONS = {
     "deploy": ("emb_ga", "emb_b"),  # the store holds only G(x); probes are fresh originals
     "distorted": ("emb_ga", "emb_gb"),  # both sides distorted
 }
-TITLES = {"orig": "original vs original", "deploy": "distorted enrolment vs original probe", "distorted": "distorted vs distorted"}
+TITLES = {
+    "orig": "original vs original",
+    "deploy": "distorted enrolment vs original probe",
+    "distorted": "distorted vs distorted",
+}
 
 
 class VerificationMetrics(StageMetricsCallback):

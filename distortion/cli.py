@@ -16,7 +16,9 @@ class DistortionCLI(LightningCLI):
     def __init__(self, **kwargs) -> None:
         os.environ.setdefault("WANDB_MODE", "offline")
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
-        super().__init__(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True, **kwargs)
+        super().__init__(
+            L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True, **kwargs
+        )
 
 
 def main(args: list[str] | None = None) -> None:

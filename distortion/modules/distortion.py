@@ -7,9 +7,29 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from distortion.losses import get_image_distance, threshold_loss
+from distortion.losses import ImageDistance, get_image_distance, threshold_loss
 from distortion.modules.base import TrainableModule, load_frozen
 from distortion.modules.embedding import EmbeddingModule
+
+
+def distortion_loss_terms(
+    generator: nn.Module,
+    embedding: nn.Module,
+    distance: ImageDistance,
+    x: Tensor,
+    alpha: float,
+    beta: float,
+    tau: float,
+) -> dict[str, Tensor]:
+    """One forward pass of the method: G(x), F(x), F(G(x)) and ``L = -alpha * d_img + beta * threshold``."""
+    gx = generator(x)
+    with torch.no_grad():
+        emb_x = embedding(x)
+    emb_gx = embedding(gx)
+    d_img = distance(x, gx.float()).mean()
+    d_emb = threshold_loss(emb_x.float(), emb_gx.float(), tau)
+    loss = -alpha * d_img + beta * d_emb
+    return {"gx": gx, "emb_x": emb_x, "emb_gx": emb_gx, "d_img": d_img, "threshold": d_emb, "loss": loss}
 
 
 class DistortionModule(TrainableModule):
@@ -60,14 +80,7 @@ class DistortionModule(TrainableModule):
 
     def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
         """G(x), F(x), F(G(x)) and the loss with its two terms, for one batch of originals."""
-        gx = self.generator(x)
-        with torch.no_grad():
-            emb_x = self.embedding(x)
-        emb_gx = self.embedding(gx)
-        d_img = self.distance(x, gx.float()).mean()
-        d_emb = threshold_loss(emb_x.float(), emb_gx.float(), self.tau)
-        loss = -self.alpha * d_img + self.beta * d_emb
-        return {"gx": gx, "emb_x": emb_x, "emb_gx": emb_gx, "d_img": d_img, "threshold": d_emb, "loss": loss}
+        return distortion_loss_terms(self.generator, self.embedding, self.distance, x, self.alpha, self.beta, self.tau)
 
     def _log_terms(self, stage: str, terms: dict[str, Tensor], batch_size: int) -> None:
         for key in ("loss", "d_img", "threshold"):
