@@ -130,3 +130,35 @@ def test_every_config_parses(tmp_path) -> None:
     result = run_cli("fit", "--config", "configs/mnist_generator.yaml", "--print_config")
     assert result.returncode == 0, result.stderr
     assert "image_distance: mse" in result.stdout
+
+
+def test_sweep_writes_one_row_per_run_a_table_and_a_plot(trained, tmp_path) -> None:
+    import csv
+
+    from distortion.sweep import sweep_main
+
+    out = tmp_path / "sweep"
+    rows = sweep_main(
+        ["--config", str(trained["generator_config"]), "--alphas", "[0.5,2]", "--betas", "[10]", "--out", str(out),
+         "--trainer.max_epochs", "1", "--data.init_args.limit_train", "256", "--data.init_args.limit_eval", "64"]
+    )  # fmt: skip
+    assert [(r["alpha"], r["beta"]) for r in rows] == [(0.5, 10.0), (2.0, 10.0)]
+    with open(out / "sweep.csv") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 2 and {"test/deploy/eer", "test/d_mse_pct"} <= table[0].keys()
+    assert (out / "sweep.png").stat().st_size > 1000
+    assert (out / "alpha0.5_beta10" / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"alpha_warmup_steps": -1}, "alpha_warmup_steps must be >= 0"), ({"tau": float("nan")}, "tau must be >= 0")],
+)
+def test_distortion_module_rejects_bad_weights(trained, kwargs, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        DistortionModule(torch.nn.Identity(), trained["embedding"], **kwargs)
+
+
+def test_alpha_warms_up_linearly(trained) -> None:
+    module = DistortionModule(torch.nn.Identity(), trained["embedding"], alpha=2.0, alpha_warmup_steps=100)
+    assert module.current_alpha() == 0.0  # global_step is 0 before training

@@ -31,6 +31,8 @@ class UNet(nn.Module):
         depth: number of resolution levels (>= 1).
         width: channels at the first level.
         norm: add batch normalisation after each convolution.
+        channels_last: keep weights and activations in channels-last memory format, which oneDNN's
+            bfloat16 convolutions run fastest in on CPU (see ``make bench``).
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class UNet(nn.Module):
         depth: int = 3,
         width: int = 64,
         norm: bool = False,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         if depth < 1 or width < 1:
@@ -54,9 +57,12 @@ class UNet(nn.Module):
             _double_conv(channels[i + 1] + channels[i], channels[i], norm) for i in reversed(range(depth - 1))
         )
         self.head = nn.Conv2d(channels[0], out_channels or in_channels, 1)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.to(memory_format=self.memory_format)
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C_in, H, W)`` -> ``(B, C_out, H, W)`` in ``[0, 1]``."""
+        x = x.contiguous(memory_format=self.memory_format)
         skips = []
         for i, block in enumerate(self.down):
             if i > 0:
@@ -66,4 +72,4 @@ class UNet(nn.Module):
         for block, skip in zip(self.up, reversed(skips[:-1])):
             x = F.interpolate(x, size=skip.shape[-2:], mode="nearest")
             x = block(torch.cat([x, skip], dim=1))
-        return torch.sigmoid(self.head(x))
+        return torch.sigmoid(self.head(x)).contiguous()

@@ -13,16 +13,20 @@ M = TypeVar("M", bound=L.LightningModule)
 
 
 class TrainableModule(L.LightningModule):
-    """A LightningModule trained with Adam, learning rate ``lr`` decayed by a cosine over the whole run."""
+    """A LightningModule trained with Adam, learning rate ``lr`` decayed by a cosine over the whole run.
 
-    def __init__(self, lr: float) -> None:
+    ``weight_decay`` is Adam's L2 penalty (the paper's Keras models use an L2 kernel regulariser).
+    """
+
+    def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
         super().__init__()
-        if lr <= 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
-        self.lr = lr
+        if lr <= 0 or weight_decay < 0:
+            raise ValueError(f"lr must be > 0 and weight_decay >= 0, got lr={lr}, weight_decay={weight_decay}")
+        self.lr, self.weight_decay = lr, weight_decay
 
     def configure_optimizers(self) -> dict:
-        optimizer = torch.optim.Adam((p for p in self.parameters() if p.requires_grad), lr=self.lr)
+        params = (p for p in self.parameters() if p.requires_grad)
+        optimizer = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
         steps = max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer is not None else 1
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps, eta_min=self.lr / 100)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -45,6 +45,9 @@ class DistortionModule(TrainableModule):
         alpha: weight of the image distance (maximised).
         beta: weight of the embedding threshold loss.
         tau: squared embedding distance below which G is not penalised.
+        alpha_warmup_steps: ramp alpha linearly from 0 over this many training steps, so that G first
+            learns to keep F's embedding before it is pushed away from x (avoids collapsing to a
+            saturated constant image at higher learning rates).
         lr: Adam learning rate.
     """
 
@@ -56,17 +59,25 @@ class DistortionModule(TrainableModule):
         alpha: float = 1.0,
         beta: float = 1.0,
         tau: float = 0.0,
+        alpha_warmup_steps: int = 0,
         lr: float = 1e-3,
     ) -> None:
         super().__init__(lr)
-        for name, value in (("alpha", alpha), ("beta", beta), ("tau", tau)):
-            if value < 0:
+        for name, value in (("alpha", alpha), ("beta", beta), ("tau", tau), ("alpha_warmup_steps", alpha_warmup_steps)):
+            if not value >= 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
         self.distance = get_image_distance(image_distance)
         self.save_hyperparameters()
         self.generator = generator
         self.embedding = load_frozen(EmbeddingModule, embedding_ckpt, "net")
         self.alpha, self.beta, self.tau = alpha, beta, tau
+        self.alpha_warmup_steps = alpha_warmup_steps
+
+    def current_alpha(self) -> float:
+        """alpha after the linear warm-up at the current training step."""
+        if self.alpha_warmup_steps == 0:
+            return self.alpha
+        return self.alpha * min(1.0, self.global_step / self.alpha_warmup_steps)
 
     def train(self, mode: bool = True) -> DistortionModule:
         """Switch G's mode; F stays in eval mode."""
@@ -80,7 +91,8 @@ class DistortionModule(TrainableModule):
 
     def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
         """G(x), F(x), F(G(x)) and the loss with its two terms, for one batch of originals."""
-        return distortion_loss_terms(self.generator, self.embedding, self.distance, x, self.alpha, self.beta, self.tau)
+        alpha = self.current_alpha() if self.training else self.alpha
+        return distortion_loss_terms(self.generator, self.embedding, self.distance, x, alpha, self.beta, self.tau)
 
     def _log_terms(self, stage: str, terms: dict[str, Tensor], batch_size: int) -> None:
         for key in ("loss", "d_img", "threshold"):

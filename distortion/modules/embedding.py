@@ -20,10 +20,11 @@ class EmbeddingModule(TrainableModule):
         net: the embedding network F (unit-norm output).
         margin: triplet margin on squared distances.
         lr: Adam learning rate.
+        weight_decay: L2 penalty on the weights.
     """
 
-    def __init__(self, net: nn.Module, margin: float = 0.2, lr: float = 1e-3) -> None:
-        super().__init__(lr)
+    def __init__(self, net: nn.Module, margin: float = 0.2, lr: float = 1e-3, weight_decay: float = 0.0) -> None:
+        super().__init__(lr, weight_decay)
         if margin <= 0:
             raise ValueError(f"margin must be > 0, got {margin}")
         self.save_hyperparameters()

@@ -17,15 +17,19 @@ class ReaderModule(TrainableModule):
 
     Args:
         net: the classifier (logits out).
-        augment: apply :func:`distortion.augment.appearance_augment` to training batches.
+        augment_p: share of training images given one appearance augmentation (inversion is
+            applied to half of all images on top), see :func:`distortion.augment.appearance_augment`;
+            0 trains on plain originals.
         lr: Adam learning rate.
     """
 
-    def __init__(self, net: nn.Module, augment: bool = True, lr: float = 1e-3, num_classes: int = 10) -> None:
+    def __init__(self, net: nn.Module, augment_p: float = 0.8, lr: float = 1e-3, num_classes: int = 10) -> None:
         super().__init__(lr)
         self.save_hyperparameters()
         self.net = net
-        self.augment = augment
+        if not 0 <= augment_p <= 1:
+            raise ValueError(f"augment_p must lie in [0, 1], got {augment_p}")
+        self.augment_p = augment_p
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc_augmented = MulticlassAccuracy(num_classes, average="micro")
 
@@ -34,8 +38,8 @@ class ReaderModule(TrainableModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
-        if self.augment:
-            x = appearance_augment(x)
+        if self.augment_p > 0:
+            x = appearance_augment(x, self.augment_p)
         loss = self.checked(F.cross_entropy(self.net(x).float(), y))
         self.log("train/loss", loss, prog_bar=True)
         return loss
