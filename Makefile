@@ -34,7 +34,7 @@ bench: venv
 	$(BIN)/python -m distortion.bench
 
 sweep: venv
-	$(BIN)/distortion sweep --config configs/mnist_generator.yaml --alphas [0.5,1,2] --betas [10] \
+	$(BIN)/distortion sweep --config configs/mnist_generator.yaml --alphas [0.5,1,2] --betas [10] -- \
 		--trainer.max_epochs 1 --data.init_args.limit_train 10000 --trainer.enable_progress_bar false
 
 lint: venv

@@ -52,12 +52,11 @@ class ImageGrid(L.Callback):
             return
         n = self.num_images
         grid = pair_grid(outputs["x_a"][:n].cpu(), outputs["g_a"][:n].cpu(), self.per_row)
-        if stage == "test":
-            path = run_dir(trainer) / "grid.png"
-        else:
-            path = run_dir(trainer) / "grids" / f"epoch_{trainer.current_epoch:03d}.png"
-            path.parent.mkdir(exist_ok=True)
-        save_image(grid, path)
+        directory = run_dir(trainer)
+        if directory is not None:
+            name = "grid.png" if stage == "test" else f"grids/epoch_{trainer.current_epoch:03d}.png"
+            (directory / name).parent.mkdir(exist_ok=True)
+            save_image(grid, directory / name)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_image(f"{stage}/grid", [grid], step=trainer.global_step)

@@ -37,10 +37,10 @@ class TestReport(L.Callback):
     __test__ = False  # not a pytest test class
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.is_global_zero:
+        directory = run_dir(trainer)
+        if not trainer.is_global_zero or directory is None:
             return
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
-        directory = run_dir(trainer)
         write_report(metrics, directory, f"Test report: {type(pl_module).__name__}")
         summary = ", ".join(f"{k.removeprefix('test/')}={metrics[k]:.4f}" for k in SUMMARY_KEYS if k in metrics)
         rank_zero_info(f"test report written to {directory}: {summary}")

@@ -67,8 +67,9 @@ class VerificationMetrics(StageMetricsCallback):
             collection.reset()
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.is_global_zero and self.curves:
-            self.plot_roc(run_dir(trainer) / "roc.png")
+        directory = run_dir(trainer)
+        if trainer.is_global_zero and self.curves and directory is not None:
+            self.plot_roc(directory / "roc.png")
 
     def plot_roc(self, path: Path) -> None:
         """Plot TAR against FAR (log scale) for every comparison scored in the last epoch."""

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -70,6 +71,17 @@ def decorrelation_distance(x: Tensor, y: Tensor) -> Tensor:
     return 1.0 - (pearson(x, y).pow(2) + edge_pearson(x, y).pow(2)) / 2.0
 
 
+def lowfreq_decorrelation_distance(x: Tensor, y: Tensor, factor: int = 4) -> Tensor:
+    """``1 - r^2`` of ``x`` and ``y`` average-pooled by ``factor``: large when the coarse shape of ``x`` is gone.
+
+    A bound on how much of x's low-frequency layout (where the ink is) survives in ``y``, whatever
+    the contrast or sign.
+    """
+    check_image_pair(x, y)
+    pool = torch.nn.functional.avg_pool2d
+    return 1.0 - pearson(pool(x, factor, ceil_mode=True), pool(y, factor, ceil_mode=True)).pow(2)
+
+
 IMAGE_DISTANCES: dict[str, ImageDistance] = {
     "l1": l1_distance,
     "mse": mse_distance,
@@ -78,14 +90,37 @@ IMAGE_DISTANCES: dict[str, ImageDistance] = {
     "sobel_l1": sobel_l1_distance,
     "dssim_l1": dssim_l1_distance,
     "decorrelation": decorrelation_distance,
+    "lowfreq_decorrelation": lowfreq_decorrelation_distance,
 }
 
 
-def get_image_distance(name: str) -> ImageDistance:
-    """Look up an image distance by name; unknown names raise with the list of known ones."""
-    if name not in IMAGE_DISTANCES:
-        raise ValueError(f"unknown image distance {name!r}; choose one of {sorted(IMAGE_DISTANCES)}")
-    return IMAGE_DISTANCES[name]
+def get_image_distance(name: str | dict[str, float]) -> ImageDistance:
+    """Look up an image distance by name, or a weighted sum ``{name: weight, ...}`` of several.
+
+    Unknown names and negative weights raise with a message naming them.
+    """
+    weights = {name: 1.0} if isinstance(name, str) else dict(name)
+    for key, weight in weights.items():
+        if key not in IMAGE_DISTANCES:
+            raise ValueError(f"unknown image distance {key!r}; choose one of {sorted(IMAGE_DISTANCES)}")
+        if not weight >= 0:
+            raise ValueError(f"weight of image distance {key!r} must be >= 0, got {weight}")
+    if len(weights) == 1 and next(iter(weights.values())) == 1.0:
+        return IMAGE_DISTANCES[next(iter(weights))]
+
+    def weighted_sum(x: Tensor, y: Tensor) -> Tensor:
+        return sum(weight * IMAGE_DISTANCES[key](x, y) for key, weight in weights.items())
+
+    return weighted_sum
+
+
+def uniform_prediction_loss(logits: Tensor) -> Tensor:
+    """``KL(uniform || softmax(logits))`` per sample, ``(B, C) -> (B,)``: 0 when a classifier cannot tell.
+
+    Used to make a perceptual network P unable to read G(x); equals ``-log C - mean_c log p_c``.
+    """
+    log_p = torch.log_softmax(logits.float(), dim=-1)
+    return -math.log(logits.shape[-1]) - log_p.mean(-1)
 
 
 def squared_distance(a: Tensor, b: Tensor) -> Tensor:

@@ -2,8 +2,8 @@
 
 ``distortion sweep --config configs/mnist_generator.yaml --alphas [0.5,1,2] --betas [1,10]``
 writes ``sweep.csv``, ``sweep.md`` and ``sweep.png`` (distortion against deployment EER, one point
-per run) into ``--out``. Any further ``--key value`` arguments go to every run (e.g.
-``--trainer.max_epochs 1``). For online sweeps use the W&B definition in ``configs/sweep_wandb.yaml``.
+per run) into ``--out``. Arguments after ``--`` go to every run (e.g. ``-- --trainer.max_epochs 1``).
+For online sweeps use the W&B definition in ``configs/sweep_wandb.yaml``.
 """
 
 from __future__ import annotations
@@ -95,7 +95,8 @@ def sweep_main(argv: list[str]) -> list[dict[str, float]]:
     parser.add_argument("--alphas", type=list[float], default=[1.0], help="weights of the image distance")
     parser.add_argument("--betas", type=list[float], default=[10.0], help="weights of the threshold loss")
     parser.add_argument("--out", default="runs/sweep", help="folder for the runs, the table and the plot")
-    cfg, extra = parser.parse_known_args(argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    cfg, extra = parser.parse_args(argv[:split]), argv[split + 1 :]
     if any(a < 0 for a in cfg.alphas) or any(b < 0 for b in cfg.betas):
         parser.error(f"alphas and betas must be >= 0, got {cfg.alphas} and {cfg.betas}")
     out = Path(cfg.out)

@@ -140,7 +140,7 @@ def test_sweep_writes_one_row_per_run_a_table_and_a_plot(trained, tmp_path) -> N
     out = tmp_path / "sweep"
     rows = sweep_main(
         ["--config", str(trained["generator_config"]), "--alphas", "[0.5,2]", "--betas", "[10]", "--out", str(out),
-         "--trainer.max_epochs", "1", "--data.init_args.limit_train", "256", "--data.init_args.limit_eval", "64"]
+         "--", "--trainer.max_epochs", "1", "--data.init_args.limit_train", "256", "--data.init_args.limit_eval", "256"]
     )  # fmt: skip
     assert [(r["alpha"], r["beta"]) for r in rows] == [(0.5, 10.0), (2.0, 10.0)]
     with open(out / "sweep.csv") as f:

@@ -67,7 +67,7 @@ class DistortionModule(TrainableModule):
             if not value >= 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
         self.distance = get_image_distance(image_distance)
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["generator"])
         self.generator = generator
         self.embedding = load_frozen(EmbeddingModule, embedding_ckpt, "net")
         self.alpha, self.beta, self.tau = alpha, beta, tau
