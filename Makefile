@@ -21,7 +21,7 @@ venv: $(BIN)/.installed
 
 # A short MNIST run of the whole pipeline (F, reader, G, test report); budget in README.
 demo: venv
-	$(BIN)/distortion fit --config configs/mnist_embedding.yaml --trainer.max_epochs 2 --trainer.enable_progress_bar false
+	$(BIN)/distortion fit --config configs/mnist_embedding_mlp.yaml --trainer.enable_progress_bar false
 	$(BIN)/distortion fit --config configs/mnist_reader.yaml --trainer.max_epochs 2 --trainer.enable_progress_bar false
 	$(BIN)/distortion fit --config configs/mnist_generator.yaml --trainer.max_epochs 1 --data.init_args.limit_train 25000 --trainer.enable_progress_bar false
 	$(BIN)/distortion test --config configs/mnist_generator.yaml --ckpt_path runs/mnist_generator/checkpoints/last.ckpt --trainer.enable_progress_bar false
