@@ -119,7 +119,7 @@ def uniform_prediction_loss(logits: Tensor) -> Tensor:
 
     Used to make a perceptual network P unable to read G(x); equals ``-log C - mean_c log p_c``.
     """
-    log_p = torch.log_softmax(logits.float(), dim=-1)
+    log_p = torch.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
     return -math.log(logits.shape[-1]) - log_p.mean(-1)
 
 

@@ -52,12 +52,6 @@ def verification_metrics() -> MetricCollection:
     )
 
 
-def roc_curve(scores: Tensor, same: Tensor) -> tuple[Tensor, Tensor]:
-    """False and true accept rates of the exact ROC curve, for plots: ``(fpr, tpr)``."""
-    fpr, tpr, _ = BinaryROC(thresholds=None)(scores, same.long())
-    return fpr, tpr
-
-
 def best_threshold_accuracy(scores: Tensor, same: Tensor) -> tuple[float, float]:
     """The score threshold that maximises accuracy on these pairs, and that accuracy."""
     order = torch.argsort(scores, descending=True)

@@ -7,11 +7,13 @@ from distortion.losses import (
     dssim_distance,
     get_image_distance,
     l1_distance,
+    lowfreq_decorrelation_distance,
     mined_triplet_loss,
     mse_distance,
     sobel_distance,
     threshold_loss,
     triplet_loss,
+    uniform_prediction_loss,
 )
 
 
@@ -93,3 +95,33 @@ def test_mined_triplet_loss_matches_brute_force() -> None:
     assert mined_triplet_loss(anchor, positive, labels, pool, pool_labels, 0.5).item() == pytest.approx(
         expected.item(), rel=1e-5
     )
+
+
+def test_weighted_sum_of_distances() -> None:
+    x = binary_images()
+    y = torch.rand_like(x)
+    combined = get_image_distance({"mse": 1.0, "l1": 2.0})(x, y)
+    assert torch.allclose(combined, mse_distance(x, y) + 2 * l1_distance(x, y))
+    with pytest.raises(ValueError, match="weight of image distance 'l1' must be >= 0, got -1"):
+        get_image_distance({"l1": -1})
+
+
+def test_lowfreq_decorrelation_ignores_fine_detail_but_not_layout() -> None:
+    x = torch.zeros(2, 1, 28, 28)
+    x[:, :, 4:24, 8:12] = 1.0  # a vertical bar on the left
+    shifted = torch.roll(x, shifts=12, dims=-1)  # the same bar on the right
+    noisy = (x + 0.05 * torch.randn_like(x)).clamp(0, 1)
+    assert (lowfreq_decorrelation_distance(x, noisy) < 0.05).all()
+    assert (lowfreq_decorrelation_distance(x, 1 - x) < 1e-4).all()  # sign does not matter
+    assert (lowfreq_decorrelation_distance(x, shifted) > 0.8).all()
+
+
+def test_uniform_prediction_loss_known_values_and_gradient() -> None:
+    assert torch.allclose(uniform_prediction_loss(torch.zeros(3, 10)), torch.zeros(3), atol=1e-6)
+    logits = torch.tensor([[2.0, 0.0]])
+    # KL(U || softmax) = -log 2 - (log p1 + log p2) / 2
+    p = torch.softmax(logits, -1)
+    expected = -torch.log(torch.tensor(2.0)) - torch.log(p).mean()
+    assert uniform_prediction_loss(logits).item() == pytest.approx(expected.item(), rel=1e-6)
+    z = torch.randn(4, 10, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: uniform_prediction_loss(t.double()), (z,))

@@ -41,7 +41,8 @@ class DistortionModule(TrainableModule):
     Args:
         generator: the generator G (image in, image of the same shape in ``[0, 1]`` out).
         embedding_ckpt: checkpoint of the trained F (written by the embedding run).
-        image_distance: name of d_img, see :data:`distortion.losses.IMAGE_DISTANCES`.
+        image_distance: name of d_img (see :data:`distortion.losses.IMAGE_DISTANCES`), or a weighted
+            sum of several, e.g. ``{mse: 1.0, decorrelation: 2.0}``.
         alpha: weight of the image distance (maximised).
         beta: weight of the embedding threshold loss.
         tau: squared embedding distance below which G is not penalised.
@@ -55,7 +56,7 @@ class DistortionModule(TrainableModule):
         self,
         generator: nn.Module,
         embedding_ckpt: str | Path,
-        image_distance: str = "mse",
+        image_distance: str | dict[str, float] = "mse",
         alpha: float = 1.0,
         beta: float = 1.0,
         tau: float = 0.0,
