@@ -29,6 +29,7 @@ COLUMNS = (
     "test/d_mse_pct",
     "test/content_change_pct",
     "test/reader_acc_distorted",
+    "test/reader2_acc_distorted",
 )
 
 

@@ -39,16 +39,28 @@ QUICK = ["--trainer.max_epochs", "1", "--data.init_args.limit_train", "1024", "-
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory) -> dict[str, Path]:
-    """A quickly trained F and reader (1,024 MNIST images, one epoch), and a generator config using them."""
+    """Quickly trained F, reader and P (1,024 MNIST images, one epoch each) and generator configs using them."""
     out = tmp_path_factory.mktemp("runs")
     main(["fit", "--config", str(make_config("mnist_embedding.yaml", out, "emb")), *QUICK])
     main(["fit", "--config", str(make_config("mnist_reader.yaml", out, "reader")), *QUICK])
-    emb_ckpt = out / "emb" / "checkpoints" / "last.ckpt"
-    reader_ckpt = out / "reader" / "checkpoints" / "last.ckpt"
-    gen_cfg = yaml.safe_load(make_config("mnist_generator.yaml", out, "gen", embedding_ckpt=str(emb_ckpt)).read_text())
-    for callback in gen_cfg["trainer"]["callbacks"]:
-        if callback["class_path"].endswith("ReaderAccuracy"):
-            callback["init_args"]["reader_ckpt"] = str(reader_ckpt)
-    gen_cfg["model"]["init_args"]["generator"]["init_args"].update(width=8)
-    (out / "gen.yaml").write_text(yaml.safe_dump(gen_cfg))
-    return {"out": out, "embedding": emb_ckpt, "reader": reader_ckpt, "generator_config": out / "gen.yaml"}
+    main(["fit", "--config", str(make_config("mnist_perceptual.yaml", out, "perceptual")), *QUICK])
+    ckpts = {name: out / name / "checkpoints" / "last.ckpt" for name in ("emb", "reader", "perceptual")}
+    configs = {}
+    for base, name in (("mnist_generator.yaml", "gen"), ("mnist_generator_unreadable.yaml", "gen_unreadable")):
+        cfg = yaml.safe_load(make_config(base, out, name, embedding_ckpt=str(ckpts["emb"])).read_text())
+        if "perceptual_ckpt" in cfg["model"]["init_args"]:
+            cfg["model"]["init_args"]["perceptual_ckpt"] = str(ckpts["perceptual"])
+        for callback in cfg["trainer"]["callbacks"]:
+            if callback["class_path"].endswith("ReaderAccuracy"):
+                callback["init_args"]["reader_ckpt"] = str(ckpts["reader"])
+        cfg["model"]["init_args"]["generator"]["init_args"].update(width=8)
+        configs[name] = out / f"{name}.yaml"
+        configs[name].write_text(yaml.safe_dump(cfg))
+    return {
+        "out": out,
+        "embedding": ckpts["emb"],
+        "reader": ckpts["reader"],
+        "perceptual": ckpts["perceptual"],
+        "generator_config": configs["gen"],
+        "unreadable_config": configs["gen_unreadable"],
+    }

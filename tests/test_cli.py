@@ -162,3 +162,37 @@ def test_distortion_module_rejects_bad_weights(trained, kwargs, message) -> None
 def test_alpha_warms_up_linearly(trained) -> None:
     module = DistortionModule(torch.nn.Identity(), trained["embedding"], alpha=2.0, alpha_warmup_steps=100)
     assert module.current_alpha() == 0.0  # global_step is 0 before training
+
+
+def test_readers_and_f_stay_unchanged_while_g_learns_to_fool_p(trained) -> None:
+    def weights(path):
+        return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+
+    before_p, before_f = weights(trained["perceptual"]), weights(trained["embedding"])
+    main(["fit", "--config", str(trained["unreadable_config"]), "--trainer.max_steps", "5",
+          "--trainer.log_every_n_steps", "1", "--data.init_args.limit_train", "512",
+          "--data.init_args.limit_eval", "256"])  # fmt: skip
+    after = weights(trained["out"] / "gen_unreadable" / "checkpoints" / "last.ckpt")
+    for prefix, before in (("perceptual.", before_p), ("embedding.", before_f)):
+        for key, value in before.items():
+            if key.startswith("net."):
+                assert torch.equal(after[prefix + key.removeprefix("net.")], value), prefix + key
+    run = sorted((trained["out"] / "gen_unreadable").glob("version_*"), key=lambda p: int(p.name.split("_")[1]))[-1]
+    assert "train/perceptual" in (run / "metrics.csv").read_text().splitlines()[0]
+
+
+def test_gamma_needs_a_perceptual_network(trained) -> None:
+    with pytest.raises(ValueError, match="gamma > 0 needs perceptual_ckpt"):
+        DistortionModule(torch.nn.Identity(), trained["embedding"], gamma=1.0)
+
+
+def test_perceptual_term_pushes_p_towards_uniform(trained) -> None:
+    from distortion.losses import uniform_prediction_loss
+
+    module = DistortionModule(
+        torch.nn.Identity(), trained["embedding"], perceptual_ckpt=trained["perceptual"], gamma=2.0
+    )
+    x = torch.rand(8, 1, 28, 28)
+    terms = module.loss_terms(x)
+    expected = uniform_prediction_loss(module.perceptual(x)).mean()
+    assert terms["perceptual"].item() == pytest.approx(expected.item(), rel=1e-5)

@@ -37,3 +37,27 @@ class ConvClassifier(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C, H, W)`` in ``[0, 1]`` -> ``(B, num_classes)`` logits."""
         return self.head(self.features(x))
+
+
+class VGGClassifier(nn.Module):
+    """A VGG-style classifier: two stages of two 3x3 conv + batch norm + ReLU, max pooling, linear head.
+
+    A different architecture from :class:`ConvClassifier`, for a perceptual network P that must
+    not share the evaluation reader's design.
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, width: int = 24) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_prev = in_channels
+        for c in (width, 2 * width):
+            for _ in range(2):
+                layers += [nn.Conv2d(c_prev, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+                c_prev = c
+            layers.append(nn.MaxPool2d(2, ceil_mode=True))
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(2))
+        self.head = nn.Linear(2 * width * 4, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, C, H, W)`` in ``[0, 1]`` -> ``(B, num_classes)`` logits."""
+        return self.head(self.features(x).flatten(1))

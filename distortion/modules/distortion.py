@@ -7,9 +7,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from distortion.losses import ImageDistance, get_image_distance, threshold_loss
+from distortion.losses import ImageDistance, get_image_distance, threshold_loss, uniform_prediction_loss
 from distortion.modules.base import TrainableModule, load_frozen
 from distortion.modules.embedding import EmbeddingModule
+from distortion.modules.reader import ReaderModule
 
 
 def distortion_loss_terms(
@@ -20,16 +21,24 @@ def distortion_loss_terms(
     alpha: float,
     beta: float,
     tau: float,
+    perceptual: nn.Module | None = None,
+    gamma: float = 0.0,
 ) -> dict[str, Tensor]:
-    """One forward pass of the method: G(x), F(x), F(G(x)) and ``L = -alpha * d_img + beta * threshold``."""
+    """One forward pass of the method: G(x), F(x), F(G(x)) and the loss
+    ``L = -alpha * d_img + beta * threshold [+ gamma * KL(uniform || P(G(x)))]``."""
     gx = generator(x)
     with torch.no_grad():
         emb_x = embedding(x)
     emb_gx = embedding(gx)
     d_img = distance(x, gx.float()).mean()
     d_emb = threshold_loss(emb_x.float(), emb_gx.float(), tau)
+    terms = {"gx": gx, "emb_x": emb_x, "emb_gx": emb_gx, "d_img": d_img, "threshold": d_emb}
     loss = -alpha * d_img + beta * d_emb
-    return {"gx": gx, "emb_x": emb_x, "emb_gx": emb_gx, "d_img": d_img, "threshold": d_emb, "loss": loss}
+    if perceptual is not None and gamma > 0:
+        terms["perceptual"] = uniform_prediction_loss(perceptual(gx)).mean()
+        loss = loss + gamma * terms["perceptual"]
+    terms["loss"] = loss
+    return terms
 
 
 class DistortionModule(TrainableModule):
@@ -49,6 +58,10 @@ class DistortionModule(TrainableModule):
         alpha_warmup_steps: ramp alpha linearly from 0 over this many training steps, so that G first
             learns to keep F's embedding before it is pushed away from x (avoids collapsing to a
             saturated constant image at higher learning rates).
+        perceptual_ckpt: checkpoint of a :class:`ReaderModule` used as the perceptual network P:
+            the term ``gamma * KL(uniform || P(G(x)))`` pushes P towards not being able to read G(x).
+            P must not be the evaluation reader (different seed and architecture).
+        gamma: weight of the perceptual term (needs ``perceptual_ckpt``).
         lr: Adam learning rate.
     """
 
@@ -61,10 +74,18 @@ class DistortionModule(TrainableModule):
         beta: float = 1.0,
         tau: float = 0.0,
         alpha_warmup_steps: int = 0,
+        perceptual_ckpt: str | Path | None = None,
+        gamma: float = 0.0,
         lr: float = 1e-3,
     ) -> None:
         super().__init__(lr)
-        for name, value in (("alpha", alpha), ("beta", beta), ("tau", tau), ("alpha_warmup_steps", alpha_warmup_steps)):
+        for name, value in (
+            ("alpha", alpha),
+            ("beta", beta),
+            ("tau", tau),
+            ("alpha_warmup_steps", alpha_warmup_steps),
+            ("gamma", gamma),
+        ):
             if not value >= 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
         self.distance = get_image_distance(image_distance)
@@ -73,6 +94,10 @@ class DistortionModule(TrainableModule):
         self.embedding = load_frozen(EmbeddingModule, embedding_ckpt, "net")
         self.alpha, self.beta, self.tau = alpha, beta, tau
         self.alpha_warmup_steps = alpha_warmup_steps
+        if gamma > 0 and perceptual_ckpt is None:
+            raise ValueError("gamma > 0 needs perceptual_ckpt, the checkpoint of the perceptual network P")
+        self.perceptual = load_frozen(ReaderModule, perceptual_ckpt, "net") if perceptual_ckpt else None
+        self.gamma = gamma
 
     def current_alpha(self) -> float:
         """alpha after the linear warm-up at the current training step."""
@@ -81,9 +106,11 @@ class DistortionModule(TrainableModule):
         return self.alpha * min(1.0, self.global_step / self.alpha_warmup_steps)
 
     def train(self, mode: bool = True) -> DistortionModule:
-        """Switch G's mode; F stays in eval mode."""
+        """Switch G's mode; F and P stay in eval mode."""
         super().train(mode)
         self.embedding.eval()
+        if self.perceptual is not None:
+            self.perceptual.eval()
         return self
 
     def forward(self, x: Tensor) -> Tensor:
@@ -93,11 +120,14 @@ class DistortionModule(TrainableModule):
     def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
         """G(x), F(x), F(G(x)) and the loss with its two terms, for one batch of originals."""
         alpha = self.current_alpha() if self.training else self.alpha
-        return distortion_loss_terms(self.generator, self.embedding, self.distance, x, alpha, self.beta, self.tau)
+        return distortion_loss_terms(
+            self.generator, self.embedding, self.distance, x, alpha, self.beta, self.tau, self.perceptual, self.gamma
+        )
 
     def _log_terms(self, stage: str, terms: dict[str, Tensor], batch_size: int) -> None:
-        for key in ("loss", "d_img", "threshold"):
-            self.log(f"{stage}/{key}", terms[key], prog_bar=key == "loss", batch_size=batch_size)
+        for key in ("loss", "d_img", "threshold", "perceptual"):
+            if key in terms:
+                self.log(f"{stage}/{key}", terms[key], prog_bar=key == "loss", batch_size=batch_size)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, _ = batch
