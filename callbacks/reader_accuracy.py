@@ -10,12 +10,17 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from callbacks.stage_metrics import StageMetricsCallback
+from distortion.augment import percentile_stretch
 from distortion.modules.base import load_frozen
 from distortion.modules.reader import ReaderModule
 
 
 class ReaderAccuracy(StageMetricsCallback):
-    """Accuracy of a frozen reader on ``x_a`` and on ``g_a``; logs ``<stage>/<name>_acc_{original,distorted}``.
+    """Accuracy of a frozen reader on ``x_a``, on ``g_a`` and on ``g_a`` with its contrast stretched.
+
+    Logs ``<stage>/<name>_acc_{original,distorted,distorted_stretched}``. The last one stands for a
+    person who turns up the contrast of a faint image (:func:`~distortion.augment.percentile_stretch`):
+    a G that only hides the digit in low contrast is caught there.
 
     The reader is loaded here, in the callback, so it can never enter the generator's loss.
 
@@ -29,7 +34,10 @@ class ReaderAccuracy(StageMetricsCallback):
         self.reader = load_frozen(ReaderModule, reader_ckpt, "net")
         self.name = name
         self.acc = nn.ModuleDict(
-            {k: MulticlassAccuracy(num_classes, average="micro") for k in ("original", "distorted")}
+            {
+                k: MulticlassAccuracy(num_classes, average="micro")
+                for k in ("original", "distorted", "distorted_stretched")
+            }
         )
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -41,6 +49,7 @@ class ReaderAccuracy(StageMetricsCallback):
             return
         self.acc["original"].update(self.reader(outputs["x_a"]), outputs["y_a"])
         self.acc["distorted"].update(self.reader(outputs["g_a"]), outputs["y_a"])
+        self.acc["distorted_stretched"].update(self.reader(percentile_stretch(outputs["g_a"])), outputs["y_a"])
 
     def log_epoch(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         for key, metric in self.acc.items():

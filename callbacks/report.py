@@ -18,6 +18,7 @@ SUMMARY_KEYS = (
     "test/content_change_pct",
     "test/reader_acc_original",
     "test/reader_acc_distorted",
+    "test/reader_acc_distorted_stretched",
     "test/reader2_acc_distorted",
 )
 

@@ -14,15 +14,28 @@ from torch import Tensor
 from distortion.image_metrics import edge_magnitude
 
 
-def _normalise(x: Tensor) -> Tensor:
+def autocontrast(x: Tensor) -> Tensor:
+    """Stretch each image of ``(B, C, H, W)`` to the full range ``[0, 1]``, as a person turning up the contrast."""
     lo = x.flatten(1).min(1).values.view(-1, 1, 1, 1)
     hi = x.flatten(1).max(1).values.view(-1, 1, 1, 1)
     return (x - lo) / (hi - lo).clamp_min(1e-6)
 
 
+def percentile_stretch(x: Tensor, low: float = 0.1, high: float = 0.9) -> Tensor:
+    """Map each image's ``low`` and ``high`` pixel quantiles to 0 and 1 (clipped): a robust contrast stretch.
+
+    What a person does with a faint image; unlike a min-max stretch, a few bright or dark outlier
+    pixels (a white border, say) cannot keep a faint digit hidden.
+    """
+    flat = x.flatten(1).float()
+    lo = flat.quantile(low, dim=1).view(-1, 1, 1, 1)
+    hi = flat.quantile(high, dim=1).view(-1, 1, 1, 1)
+    return ((x - lo) / (hi - lo).clamp_min(1e-6)).clamp(0, 1)
+
+
 def outline(x: Tensor) -> Tensor:
     """Edge drawing of each image (Sobel magnitude scaled to ``[0, 1]``)."""
-    return _normalise(edge_magnitude(x))
+    return autocontrast(edge_magnitude(x))
 
 
 def emboss(x: Tensor) -> Tensor:

@@ -46,8 +46,8 @@ def pearson(x: Tensor, y: Tensor) -> Tensor:
     x = x - x.mean(1, keepdim=True)
     y = y - y.mean(1, keepdim=True)
     cov = (x * y).sum(1)
-    norm = torch.sqrt((x * x).sum(1) * (y * y).sum(1))
-    return cov / (norm + _EPS)
+    norm = torch.sqrt((x * x).sum(1) * (y * y).sum(1) + _EPS)  # eps inside: finite gradient at 0
+    return cov / norm
 
 
 def edge_pearson(x: Tensor, y: Tensor) -> Tensor:

@@ -79,3 +79,22 @@ def test_augmentations_stay_in_range_and_keep_shape() -> None:
     x = digits(8).expand(-1, 3, -1, -1)
     for out in (appearance_augment(x), emboss(x), outline(x)):
         assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+
+
+def test_autocontrast_stretches_a_faint_digit_back() -> None:
+    from distortion.augment import autocontrast
+
+    x = digits()
+    faint = 0.45 + 0.05 * x  # a digit at 5% contrast
+    assert torch.allclose(autocontrast(faint), x, atol=1e-5)
+
+
+def test_percentile_stretch_recovers_a_faint_digit_behind_a_bright_border(mnist_digits) -> None:
+    from distortion.augment import autocontrast, percentile_stretch
+
+    faint = 0.3 + 0.05 * mnist_digits
+    faint[..., :2, :] = 1.0  # a bright border defeats a min-max stretch
+    core = (slice(None), slice(None), slice(2, None))
+    assert autocontrast(faint)[core].max() < 0.5
+    stretched = percentile_stretch(faint, 0.1, 0.9)[core]
+    assert torch.corrcoef(torch.stack([stretched.flatten(), mnist_digits[core].flatten()]))[0, 1] > 0.9
