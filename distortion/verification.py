@@ -8,7 +8,6 @@ several processes scores all pairs, never a per-process subset.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAUROC, BinaryEER, BinaryROC
@@ -50,14 +49,3 @@ def verification_metrics() -> MetricCollection:
         },
         compute_groups=[["eer", "auroc", "tar_far_1e-2", "tar_far_1e-3"]],
     )
-
-
-def best_threshold_accuracy(scores: Tensor, same: Tensor) -> tuple[float, float]:
-    """The score threshold that maximises accuracy on these pairs, and that accuracy."""
-    order = torch.argsort(scores, descending=True)
-    s, y = scores[order], same[order].float()
-    accepted_genuine = torch.cumsum(y, 0)
-    rejected_impostor = (1 - y).sum() - torch.cumsum(1 - y, 0)
-    acc = (accepted_genuine + rejected_impostor) / len(y)
-    best = int(acc.argmax())
-    return float(s[best]), float(acc[best])
