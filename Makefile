@@ -8,7 +8,7 @@ export WANDB_SILENT ?= true
 # torch 2.14.1 / torchvision 0.29.1 are the releases this project is tested with.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: venv demo test test-all bench sweep lint clean
+.PHONY: venv demo test test-all bench sweep lint clean align lfw-baseline
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,13 @@ bench: venv
 sweep: venv
 	$(BIN)/distortion sweep --config configs/mnist_generator.yaml --alphas [0.5,1,2] --betas [10] -- \
 		--trainer.max_epochs 1 --data.init_args.limit_train 10000 --trainer.enable_progress_bar false
+
+# Faces: align LFW once into cache/lfw_dlib, then score dlib's ResNet (our port and dlib itself) on LFW.
+align: venv
+	$(BIN)/distortion align --backbone dlib
+
+lfw-baseline: align
+	$(BIN)/distortion evaluate-backbone --backbone dlib --reference true
 
 lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

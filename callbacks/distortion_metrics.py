@@ -9,7 +9,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from callbacks.stage_metrics import StageMetricsCallback
-from distortion.image_metrics import content_change, psnr, ssim
+from distortion.image_metrics import content_change, local_content_change, psnr, ssim
 from distortion.losses import dssim_distance, l1_distance, mse_distance
 
 IMAGE_METRICS = {
@@ -19,6 +19,7 @@ IMAGE_METRICS = {
     "ssim": ssim,
     "psnr": psnr,
     "content_change_pct": content_change,
+    "local_content_change_pct": local_content_change,
 }
 
 

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
 from torchvision.datasets import MNIST
 
+from datamodules.base import SplitDataModule
 from datamodules.data_root import resolve_data_root
 from datamodules.pairs import ImageDataset, PairDataset, TripletDataset, make_verification_pairs
 
 
-class MNISTDataModule(L.LightningDataModule):
+class MNISTDataModule(SplitDataModule):
     """MNIST images in ``[0, 1]``, shape ``(1, 28, 28)``.
 
     Training items are ``(image, label)`` (for G and the readers) or triplets (for F). Validation
@@ -50,7 +49,6 @@ class MNISTDataModule(L.LightningDataModule):
         self.root = resolve_data_root(data_dir, "MNIST/raw/train-images-idx3-ubyte")
         self.save_hyperparameters()
         self.image_shape = (1, 28, 28)
-        self.datasets: dict[str, Dataset] = {}
 
     def _load(self, train: bool) -> tuple[Tensor, Tensor]:
         mnist = MNIST(str(self.root), train=train, download=False)
@@ -78,25 +76,3 @@ class MNISTDataModule(L.LightningDataModule):
     @staticmethod
     def _pairs(images: Tensor, labels: Tensor, seed: int) -> PairDataset:
         return PairDataset(images, labels, make_verification_pairs(labels, seed))
-
-    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
-        return DataLoader(
-            self.datasets[split],
-            batch_size=self.hparams.batch_size,
-            shuffle=shuffle,
-            num_workers=self.hparams.num_workers,
-            persistent_workers=self.hparams.num_workers > 0,
-            drop_last=shuffle,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test")

@@ -1,9 +1,18 @@
-"""``make bench``: training throughput and peak memory of the paper's MNIST G against its MLP F.
+"""``make bench``: throughput and peak memory of the pieces that bound a run's time on this machine.
 
-Each setting runs in a fresh process (so its peak resident memory is its own) and times full
-training steps at batch 64: G forward, F on x and G(x), the MSE + threshold loss, backward, Adam.
-Prints a table and writes ``bench_out/bench.json``. Settings: float32; bfloat16 autocast;
-bfloat16 autocast with channels-last memory format.
+Each case runs in a fresh process (so its peak resident memory is its own):
+
+- ``mnist_g/*``: full training steps of the paper's MNIST G against its MLP F at batch 64
+  (G forward, F on x and G(x), MSE + threshold loss, backward, Adam) in float32, bfloat16
+  autocast, and bfloat16 with channels-last memory format;
+- ``align/*``: face alignment of real LFW photos, one process (dlib: HOG detector, 5 landmarks,
+  150 px chip; facenet: MTCNN, 160 px);
+- ``dlib_resnet/*``: the face ResNet at batch 32 on real LFW chips: dlib's own
+  ``compute_face_descriptor`` and our port, forward and forward + backward to the input (what
+  training G through F costs);
+- ``lfw_g/*``: the LFW config's G on 150 px chips: inference, and training steps through F.
+
+Prints a table and writes ``bench_out/bench.json``.
 """
 
 from __future__ import annotations
@@ -16,13 +25,115 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from distortion.losses import mse_distance
+from datamodules.data_root import resolve_data_root
+from distortion.alignment import ALIGNERS
+from distortion.backbones import DlibResNet
+from distortion.backbones.dlib_resnet import DLIB_RESNET_FILE, dlib_model_path
+from distortion.losses import get_image_distance, mse_distance
 from distortion.models import MLPEmbedding, UNet
 from distortion.modules.distortion import distortion_loss_terms
 
-SETTINGS = ("fp32", "bf16", "bf16_channels_last")
+MNIST_SETTINGS = ("fp32", "bf16", "bf16_channels_last")
+PORT_SETTINGS = ("fp32", "fp32_channels_last", "bf16_channels_last")
+
+
+def _timed(fn, repeats: int, warmup: int = 2) -> float:
+    """Seconds per call of ``fn`` after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _lfw_photos(count: int) -> list:
+    from distortion.alignment import read_rgb
+    from distortion.chip_cache import list_images
+
+    lfw = resolve_data_root(None, "lfw") / "lfw"
+    return [read_rgb(p)[0] for p in list_images(lfw)[:count]]
+
+
+def measure_alignment(aligner_name: str, count: int = 64) -> dict[str, float]:
+    """Aligned photos per second in one process (detection, landmarks, chip)."""
+    photos = _lfw_photos(count)
+    aligner = ALIGNERS[aligner_name]()
+    seconds = _timed(lambda: [aligner(p) for p in photos], repeats=1, warmup=0)
+    return {"case": f"align/{aligner_name}", "images_per_s": count / seconds, "peak_rss_mib": _peak_rss_mib()}
+
+
+def _lfw_chips(batch: int) -> np.ndarray:
+    aligner = ALIGNERS["dlib"]()
+    return np.stack([aligner(p).chip for p in _lfw_photos(batch)])
+
+
+def measure_dlib_native(batch: int = 32, repeats: int = 3) -> dict[str, float]:
+    """dlib's own ``compute_face_descriptor`` on a batch of chips."""
+    import dlib
+
+    chips = [np.ascontiguousarray(c) for c in _lfw_chips(batch)]
+    recognizer = dlib.face_recognition_model_v1(str(dlib_model_path(DLIB_RESNET_FILE)))
+    seconds = _timed(lambda: recognizer.compute_face_descriptor(chips), repeats)
+    return {"case": "dlib_resnet/dlib_native", "images_per_s": batch / seconds, "peak_rss_mib": _peak_rss_mib()}
+
+
+def measure_dlib_port(setting: str, batch: int = 32, repeats: int = 5) -> dict[str, float]:
+    """Our port: forward (no grad) and forward + backward to the input, images per second."""
+    chips = _lfw_chips(batch)
+    model = DlibResNet().eval().requires_grad_(False)
+    x = torch.from_numpy(chips).permute(0, 3, 1, 2).float() / 255
+    if "channels_last" in setting:
+        model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=setting.startswith("bf16"))
+
+    def forward() -> None:
+        with torch.no_grad(), autocast:
+            model(x)
+
+    def forward_backward() -> None:
+        xg = x.clone().requires_grad_(True)
+        with autocast:
+            model(xg).float().square().sum().backward()
+
+    return {"case": f"dlib_resnet/port_{setting}", "images_per_s": batch / _timed(forward, repeats),
+            "train_images_per_s": batch / _timed(forward_backward, repeats), "peak_rss_mib": _peak_rss_mib()}
+
+
+def measure_face_generator(setting: str, batch: int = 16, repeats: int = 5) -> dict[str, float]:
+    """The LFW config's G (residual U-Net, depth 4, width 16) on 150 px chips: inference images/s,
+    and training steps through the frozen dlib ResNet (G, F twice, loss, backward, Adam)."""
+    torch.manual_seed(0)
+    channels_last = "channels_last" in setting
+    generator = UNet(in_channels=3, depth=4, width=16, residual=True, channels_last=channels_last)
+    embedding = DlibResNet().eval().requires_grad_(False)
+    if channels_last:
+        embedding = embedding.to(memory_format=torch.channels_last)
+    x = torch.from_numpy(_lfw_chips(batch)).permute(0, 3, 1, 2).float() / 255
+    optimizer = torch.optim.Adam(generator.parameters(), lr=1e-3)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=setting.startswith("bf16"))
+    distance = get_image_distance("coarse_decorrelation")
+
+    def infer() -> None:
+        with torch.no_grad(), autocast:
+            generator(x)
+
+    def train() -> None:
+        with autocast:
+            loss = distortion_loss_terms(generator, embedding, distance, x, 1.0, 10.0, 0.04)["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return {"case": f"lfw_g/{setting}", "images_per_s": batch / _timed(infer, repeats),
+            "train_images_per_s": batch / _timed(train, repeats), "peak_rss_mib": _peak_rss_mib()}
 
 
 def measure(setting: str, batch: int = 64, steps: int = 30, warmup: int = 5) -> dict[str, float]:
@@ -48,26 +159,36 @@ def measure(setting: str, batch: int = 64, steps: int = 30, warmup: int = 5) -> 
         step()
     seconds = time.perf_counter() - start
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"setting": setting, "images_per_s": batch * steps / seconds, "peak_rss_mib": peak_mib,
-            "threads": torch.get_num_threads()}  # fmt: skip
+    return {"case": f"mnist_g/{setting}", "train_images_per_s": batch * steps / seconds, "peak_rss_mib": peak_mib}
+
+
+CASES = {
+    **{f"mnist_g/{s}": (lambda s=s: measure(s)) for s in MNIST_SETTINGS},
+    "align/dlib": lambda: measure_alignment("dlib"),
+    "align/facenet": lambda: measure_alignment("facenet"),
+    "dlib_resnet/dlib_native": measure_dlib_native,
+    **{f"dlib_resnet/port_{s}": (lambda s=s: measure_dlib_port(s)) for s in PORT_SETTINGS},
+    **{f"lfw_g/{s}": (lambda s=s: measure_face_generator(s)) for s in ("fp32", "bf16_channels_last")},
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--one", choices=SETTINGS, help="measure one setting in this process (internal)")
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--one", choices=sorted(CASES), help="measure one case in this process (internal)")
+    parser.add_argument("--only", default="", help="run only the cases whose name starts with this")
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one, steps=args.steps)))
+        print(json.dumps(CASES[args.one]()))
         return
     rows = []
-    for setting in SETTINGS:
-        cmd = [sys.executable, "-m", "distortion.bench", "--one", setting, "--steps", str(args.steps)]
+    for case in (c for c in CASES if c.startswith(args.only)):
+        cmd = [sys.executable, "-m", "distortion.bench", "--one", case]
         rows.append(json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout))
-    print("G training throughput, paper's MNIST U-Net (64-128-256) + MLP F (784-2048-10), batch 64")
-    print(f"{'setting':<22}{'images/s':>10}{'peak RSS MiB':>14}")
+    print(f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(f"{'case':<36}{'forward img/s':>15}{'train img/s':>13}{'peak RSS MiB':>14}")
     for row in rows:
-        print(f"{row['setting']:<22}{row['images_per_s']:>10.1f}{row['peak_rss_mib']:>14.0f}")
+        fwd, train = row.get("images_per_s", float("nan")), row.get("train_images_per_s", float("nan"))
+        print(f"{row['case']:<36}{fwd:>15.1f}{train:>13.1f}{row['peak_rss_mib']:>14.0f}")
     out = Path("bench_out")
     out.mkdir(exist_ok=True)
     (out / "bench.json").write_text(json.dumps(rows, indent=2) + "\n")

@@ -1,13 +1,24 @@
-"""Command line: ``distortion fit|validate|test|predict --config ...`` (LightningCLI) and ``distortion sweep``."""
+"""Command line: ``distortion fit|validate|test|predict --config ...`` (LightningCLI), ``distortion sweep``,
+``distortion align``, ``evaluate-backbone``, ``evaluate`` (the LFW report of a G) and ``distort``."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
+import jsonargparse
 import lightning as L
 import torch
 from lightning.pytorch.cli import LightningCLI
+
+# Commands that are one function each; jsonargparse turns the signature into flags and --help.
+FUNCTION_COMMANDS = {
+    "align": "distortion.chip_cache.align",
+    "evaluate-backbone": "distortion.backbone_eval.evaluate_backbone",
+    "evaluate": "distortion.face_report.evaluate",
+    "distort": "distortion.distort.distort",
+}
 
 
 class DistortionCLI(LightningCLI):
@@ -29,5 +40,9 @@ def main(args: list[str] | None = None) -> None:
         from distortion.sweep import sweep_main
 
         sweep_main(argv[1:])
+        return
+    if argv[:1] and argv[0] in FUNCTION_COMMANDS:
+        module, function = FUNCTION_COMMANDS[argv[0]].rsplit(".", 1)
+        jsonargparse.CLI(getattr(importlib.import_module(module), function), args=argv[1:], as_positional=False)
         return
     DistortionCLI(args=args)

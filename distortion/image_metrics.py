@@ -65,6 +65,39 @@ def content_change(x: Tensor, y: Tensor) -> Tensor:
     return 100.0 * (1.0 - r)
 
 
+def local_correlation(x: Tensor, y: Tensor, window: int = 16) -> Tensor:
+    """How much of ``x``'s local structure ``y`` follows: root mean squared Pearson correlation over
+    ``window``-sized patches (stride ``window // 2``, every channel), weighted by the variance of
+    ``x`` in each patch, in ``[0, 1]``.
+
+    Unlike :func:`pearson` it cannot be fooled by a bright frame or any other large change in one
+    place: every textured patch of ``x`` counts by its own contrast. A flat patch of ``y`` carries
+    no correlation.
+    """
+    check_image_pair(x, y)
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    x, y = x.to(dtype), y.to(dtype)
+    window = min(window, *x.shape[-2:])
+
+    def pool(t: Tensor) -> Tensor:
+        return torch.nn.functional.avg_pool2d(t, window, stride=max(1, window // 2))
+
+    mx, my = pool(x), pool(y)
+    var_x = (pool(x * x) - mx * mx).clamp_min(0)
+    var_y = (pool(y * y) - my * my).clamp_min(0)
+    cov = pool(x * y) - mx * my
+    r2 = (cov * cov / (var_x * var_y + 1e-10)).clamp(0, 1)
+    weighted = (var_x * r2).flatten(1).sum(1) / (var_x.flatten(1).sum(1) + _EPS)
+    return torch.sqrt(weighted + _EPS)
+
+
+def local_content_change(x: Tensor, y: Tensor, window: int = 16) -> Tensor:
+    """Content change from local structure: ``100 * (1 - max(c_pix, c_edge))`` with
+    :func:`local_correlation` of the pixels and of the Sobel magnitudes, in percent."""
+    c = torch.maximum(local_correlation(x, y, window), local_correlation(edge_magnitude(x), edge_magnitude(y), window))
+    return 100.0 * (1.0 - c)
+
+
 def psnr(x: Tensor, y: Tensor) -> Tensor:
     """Peak signal-to-noise ratio in dB for images in ``[0, 1]`` (capped at 100 dB for equal images)."""
     check_image_pair(x, y)

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from distortion.image_metrics import check_image_pair, edge_magnitude, edge_pearson, pearson, ssim
+from distortion.image_metrics import check_image_pair, edge_magnitude, edge_pearson, local_correlation, pearson, ssim
 
 ImageDistance = Callable[[Tensor, Tensor], Tensor]
 
@@ -82,6 +82,36 @@ def lowfreq_decorrelation_distance(x: Tensor, y: Tensor, factor: int = 4) -> Ten
     return 1.0 - pearson(pool(x, factor, ceil_mode=True), pool(y, factor, ceil_mode=True)).pow(2)
 
 
+def local_decorrelation_distance(x: Tensor, y: Tensor, window: int = 16, factor: int = 4) -> Tensor:
+    """``1 - (c_pix^2 + c_edge^2 + c_coarse^2) / 3`` with :func:`~distortion.image_metrics.local_correlation`
+    of the pixels, of the Sobel magnitudes, and of the images average-pooled by ``factor`` (the layout).
+
+    The global :func:`decorrelation_distance` is won by one bright frame that dominates the variance
+    while the face stays untouched; patch by patch, every textured region of ``x`` must lose its
+    structure in ``y``.
+    """
+    check_image_pair(x, y)
+    pool = torch.nn.functional.avg_pool2d
+    c_pix = local_correlation(x, y, window)
+    c_edge = local_correlation(edge_magnitude(x), edge_magnitude(y), window)
+    c_coarse = local_correlation(pool(x, factor, ceil_mode=True), pool(y, factor, ceil_mode=True), window)
+    return 1.0 - (c_pix.pow(2) + c_edge.pow(2) + c_coarse.pow(2)) / 3.0
+
+
+def coarse_decorrelation_distance(x: Tensor, y: Tensor, factors: tuple[int, ...] = (4, 8), window: int = 8) -> Tensor:
+    """``1 - mean(c_f^2)`` over the pooling ``factors``, with ``c_f`` the
+    :func:`~distortion.image_metrics.local_correlation` of ``x`` and ``y`` average-pooled by ``f``.
+
+    Targets the low spatial frequencies a person recognises a face by (the layout of dark and light
+    regions at 4-8 px and coarser); fine stripes or noise added on top cannot lower it, since
+    pooling averages them away.
+    """
+    check_image_pair(x, y)
+    pool = torch.nn.functional.avg_pool2d
+    c2 = [local_correlation(pool(x, f, ceil_mode=True), pool(y, f, ceil_mode=True), window).pow(2) for f in factors]
+    return 1.0 - torch.stack(c2).mean(0)
+
+
 IMAGE_DISTANCES: dict[str, ImageDistance] = {
     "l1": l1_distance,
     "mse": mse_distance,
@@ -91,6 +121,8 @@ IMAGE_DISTANCES: dict[str, ImageDistance] = {
     "dssim_l1": dssim_l1_distance,
     "decorrelation": decorrelation_distance,
     "lowfreq_decorrelation": lowfreq_decorrelation_distance,
+    "local_decorrelation": local_decorrelation_distance,
+    "coarse_decorrelation": coarse_decorrelation_distance,
 }
 
 

@@ -8,6 +8,7 @@ several processes scores all pairs, never a per-process subset.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAUROC, BinaryEER, BinaryROC
@@ -49,3 +50,49 @@ def verification_metrics() -> MetricCollection:
         },
         compute_groups=[["eer", "auroc", "tar_far_1e-2", "tar_far_1e-3"]],
     )
+
+
+def best_threshold(scores: Tensor, same: Tensor) -> Tensor:
+    """The threshold maximising the accuracy of "same person when score >= threshold".
+
+    Candidates lie midway between consecutive distinct scores (and beyond both ends), so the
+    chosen threshold sits in the gap it separates rather than on a training score.
+
+    Args:
+        scores: ``(N,)`` pair scores, higher means more alike.
+        same: ``(N,)`` bool or 0/1 labels.
+    """
+    s, order = torch.sort(scores.double())
+    y = same[order].bool()
+    n = len(s)
+    # accepting s[i:] is right for the genuine pairs in s[i:] and the impostors in s[:i]
+    genuine_accepted = torch.cat([torch.flip(torch.cumsum(torch.flip(y, [0]).double(), 0), [0]), s.new_zeros(1)])
+    impostor_rejected = torch.cat([s.new_zeros(1), torch.cumsum((~y).double(), 0)])
+    correct = genuine_accepted + impostor_rejected
+    distinct = torch.ones(n + 1, dtype=torch.bool)
+    distinct[1:n] = s[1:] != s[:-1]  # a cut between equal scores is not a threshold
+    best = int(torch.argmax(torch.where(distinct, correct, correct.new_full((), -1.0))))
+    if best == 0:
+        return s[0] - 1.0
+    if best == n:
+        return s[-1] + 1.0
+    return (s[best - 1] + s[best]) / 2
+
+
+def kfold_accuracy(scores: Tensor, same: Tensor, folds: Tensor) -> Tensor:
+    """LFW's protocol: per-fold accuracy with the threshold chosen on all the other folds.
+
+    Args:
+        scores: ``(N,)`` pair scores, higher means more alike.
+        same: ``(N,)`` labels.
+        folds: ``(N,)`` fold number of every pair.
+
+    Returns:
+        ``(K,)`` accuracies in [0, 1], one per fold in ascending fold order.
+    """
+    accuracies = []
+    for fold in torch.unique(folds):
+        test = folds == fold
+        threshold = best_threshold(scores[~test], same[~test])
+        accuracies.append(((scores[test].double() >= threshold) == same[test].bool()).double().mean())
+    return torch.stack(accuracies)

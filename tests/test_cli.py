@@ -124,12 +124,17 @@ def test_nan_in_the_data_stops_with_the_step_and_keeps_the_last_good_checkpoint(
 
 
 def test_every_config_parses(tmp_path) -> None:
-    for path in sorted((ROOT / "configs").glob("mnist_*.yaml")):
+    for path in sorted((ROOT / "configs").glob("*_*.yaml")):
+        if path.name.startswith("sweep"):
+            continue
         cfg = yaml.safe_load(path.read_text())
         assert {"model", "data", "trainer"} <= cfg.keys(), path
     result = run_cli("fit", "--config", "configs/mnist_generator.yaml", "--print_config")
     assert result.returncode == 0, result.stderr
     assert "image_distance: mse" in result.stdout
+    result = run_cli("fit", "--config", "configs/lfw_generator.yaml", "--print_config")
+    assert result.returncode == 0, result.stderr
+    assert "class_path: distortion.backbones.DlibResNet" in result.stdout
 
 
 def test_sweep_writes_one_row_per_run_a_table_and_a_plot(trained, tmp_path) -> None:

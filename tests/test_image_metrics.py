@@ -4,7 +4,7 @@ import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from distortion.augment import appearance_augment, emboss, outline
-from distortion.image_metrics import content_change, pearson, psnr, ssim
+from distortion.image_metrics import content_change, local_content_change, local_correlation, pearson, psnr, ssim
 
 
 def digits(n: int = 4) -> torch.Tensor:
@@ -98,3 +98,25 @@ def test_percentile_stretch_recovers_a_faint_digit_behind_a_bright_border(mnist_
     assert autocontrast(faint)[core].max() < 0.5
     stretched = percentile_stretch(faint, 0.1, 0.9)[core]
     assert torch.corrcoef(torch.stack([stretched.flatten(), mnist_digits[core].flatten()]))[0, 1] > 0.9
+
+
+def test_local_correlation_ignores_contrast_and_sign_patch_by_patch() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 48, 48, generator=g)
+    torch.testing.assert_close(local_correlation(x, x), torch.ones(2), atol=1e-4, rtol=0)
+    assert local_content_change(x, 0.9 - 0.5 * x).max() < 0.1  # inverted, lower contrast: same content
+    assert local_content_change(x, torch.rand(2, 3, 48, 48, generator=g)).min() > 80
+
+
+def test_a_bright_frame_fools_the_global_content_change_but_not_the_local_one(mnist_digits) -> None:
+    x = mnist_digits[:8].expand(-1, 3, -1, -1)
+    framed = 0.3 * x.clone()
+    framed[..., :, :5] = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1)  # a saturated red band
+    assert content_change(x, framed).mean() > 40
+    assert local_content_change(x, framed).mean() < 15
+
+
+def test_local_correlation_is_differentiable_in_float64() -> None:
+    x = torch.rand(2, 1, 20, 20, dtype=torch.float64)
+    y = torch.rand(2, 1, 20, 20, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: local_correlation(x, t, window=8), (y,), eps=1e-6, atol=1e-4)

@@ -28,7 +28,8 @@ def test_identical_images_are_at_distance_zero(name: str, channels: int) -> None
     x = binary_images(channels)
     d = get_image_distance(name)(x, x.clone())
     assert d.shape == (3,)
-    assert torch.allclose(d, torch.zeros(3), atol=1e-4)
+    # 8x pooling leaves 2x2 windows of a 16 px image, where the variance floor of the correlation shows
+    assert torch.allclose(d, torch.zeros(3), atol=2e-3 if name == "coarse_decorrelation" else 1e-4)
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -125,3 +126,16 @@ def test_uniform_prediction_loss_known_values_and_gradient() -> None:
     assert uniform_prediction_loss(logits).item() == pytest.approx(expected.item(), rel=1e-6)
     z = torch.randn(4, 10, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: uniform_prediction_loss(t.double()), (z,))
+
+
+def test_stripes_lower_local_but_not_coarse_correlation() -> None:
+    from distortion.losses import coarse_decorrelation_distance, local_decorrelation_distance
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.nn.functional.interpolate(torch.rand(2, 3, 10, 10, generator=g), size=80, mode="bilinear")  # smooth
+    stripes = (torch.arange(80) % 2).float().view(1, 1, 1, 80)
+    striped = 0.3 * x + 0.7 * stripes  # the layout of x survives under fine high-contrast stripes
+    assert local_decorrelation_distance(x, striped).min() > 0.2
+    assert coarse_decorrelation_distance(x, striped).max() < 0.05
+    shuffled = x[..., torch.randperm(80, generator=g)][..., torch.randperm(80, generator=g), :]
+    assert coarse_decorrelation_distance(x, shuffled).min() > 0.5

@@ -37,3 +37,19 @@ def test_conv_embedding_and_classifier_take_colour_images_of_any_size() -> None:
     x = torch.rand(2, 3, 64, 48)
     assert ConvEmbedding(in_channels=3, width=4, dim=8)(x).shape == (2, 8)
     assert ConvClassifier(in_channels=3, width=4)(x).shape == (2, 10)
+
+
+def test_residual_unet_starts_near_the_identity_and_changes_in_logit_space() -> None:
+    from distortion.image_metrics import pearson
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 40, 40)
+    g = UNet(3, depth=2, width=8, residual=True)
+    assert pearson(x, g(x)).min() > 0.9
+    with torch.no_grad():
+        g.head.weight.zero_()
+        g.head.bias.zero_()
+    inner = x.clamp(1e-3, 1 - 1e-3)
+    torch.testing.assert_close(g(x), inner, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="residual=True needs out_channels == in_channels"):
+        UNet(3, out_channels=1, residual=True)

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+_EPS = 1e-3  # logit(x) is clamped at logit(1e-3) = -6.9 so that black and white pixels stay finite
+
 
 def _double_conv(c_in: int, c_out: int, norm: bool) -> nn.Sequential:
     layers: list[nn.Module] = []
@@ -31,6 +33,9 @@ class UNet(nn.Module):
         depth: number of resolution levels (>= 1).
         width: channels at the first level.
         norm: add batch normalisation after each convolution.
+        residual: predict a change of ``x`` in logit space, ``sigmoid(logit(x) + head)``, rather than
+            the image itself, so that G starts near the identity (where F still identifies every
+            image) and the image loss moves it away gradually; needs ``out_channels == in_channels``.
         channels_last: keep weights and activations in channels-last memory format, which oneDNN's
             bfloat16 convolutions run fastest in on CPU (see ``make bench``).
     """
@@ -42,11 +47,15 @@ class UNet(nn.Module):
         depth: int = 3,
         width: int = 64,
         norm: bool = False,
+        residual: bool = False,
         channels_last: bool = False,
     ) -> None:
         super().__init__()
         if depth < 1 or width < 1:
             raise ValueError(f"depth and width must be >= 1, got depth={depth}, width={width}")
+        if residual and out_channels not in (None, in_channels):
+            raise ValueError(f"residual=True needs out_channels == in_channels, got {out_channels} != {in_channels}")
+        self.residual = residual
         channels = [width * 2**i for i in range(depth)]
         self.down = nn.ModuleList()
         c_prev = in_channels
@@ -63,6 +72,7 @@ class UNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C_in, H, W)`` -> ``(B, C_out, H, W)`` in ``[0, 1]``."""
         x = x.contiguous(memory_format=self.memory_format)
+        base = torch.logit(x.float().clamp(_EPS, 1 - _EPS)) if self.residual else 0.0
         skips = []
         for i, block in enumerate(self.down):
             if i > 0:
@@ -72,4 +82,4 @@ class UNet(nn.Module):
         for block, skip in zip(self.up, reversed(skips[:-1])):
             x = F.interpolate(x, size=skip.shape[-2:], mode="nearest")
             x = block(torch.cat([x, skip], dim=1))
-        return torch.sigmoid(self.head(x)).contiguous()
+        return torch.sigmoid(self.head(x) + base).contiguous()

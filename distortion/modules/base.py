@@ -41,6 +41,17 @@ class TrainableModule(L.LightningModule):
         return loss
 
 
+def built_by_cli() -> bool:
+    """Whether LightningCLI is building the module now; it then hands ``save_hyperparameters`` the
+    config (``class_path``/``init_args`` of every submodule), from which ``load_from_checkpoint``
+    rebuilds the whole module. Outside the CLI, submodules are objects, not hyperparameters."""
+    try:
+        from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
+    except ImportError:  # a Lightning without the mechanism: treat as outside the CLI
+        return False
+    return _given_hyperparameters.get() is not None
+
+
 def load_frozen(module_cls: type[M], ckpt_path: str | Path, attr: str) -> nn.Module:
     """Load ``module_cls`` from a checkpoint and return its network ``attr``, in eval mode, without gradients."""
     path = Path(ckpt_path)

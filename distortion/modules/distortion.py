@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from distortion.losses import ImageDistance, get_image_distance, threshold_loss, uniform_prediction_loss
-from distortion.modules.base import TrainableModule, load_frozen
+from distortion.modules.base import TrainableModule, built_by_cli, load_frozen
 from distortion.modules.embedding import EmbeddingModule
 from distortion.modules.reader import ReaderModule
 
@@ -44,12 +44,15 @@ def distortion_loss_terms(
 class DistortionModule(TrainableModule):
     """Train G with ``L = -alpha * d_img(x, G(x)) + beta * mean(relu(||F(x) - F(G(x))||^2 - tau))``.
 
-    F is loaded from an :class:`EmbeddingModule` checkpoint and frozen: eval mode, no gradients,
-    and kept in eval mode when Lightning switches the module to training.
+    F is a pretrained network given as a module (a face backbone, e.g.
+    :class:`distortion.backbones.DlibResNet`) or loaded from an :class:`EmbeddingModule` checkpoint
+    (the MNIST F). Either way it is frozen: eval mode, no gradients, and kept in eval mode when
+    Lightning switches the module to training.
 
     Args:
         generator: the generator G (image in, image of the same shape in ``[0, 1]`` out).
-        embedding_ckpt: checkpoint of the trained F (written by the embedding run).
+        embedding_ckpt: checkpoint of a trained F (written by the embedding run).
+        embedding: a pretrained F as a module; give this or ``embedding_ckpt``, not both.
         image_distance: name of d_img (see :data:`distortion.losses.IMAGE_DISTANCES`), or a weighted
             sum of several, e.g. ``{mse: 1.0, decorrelation: 2.0}``.
         alpha: weight of the image distance (maximised).
@@ -68,7 +71,8 @@ class DistortionModule(TrainableModule):
     def __init__(
         self,
         generator: nn.Module,
-        embedding_ckpt: str | Path,
+        embedding_ckpt: str | Path | None = None,
+        embedding: nn.Module | None = None,
         image_distance: str | dict[str, float] = "mse",
         alpha: float = 1.0,
         beta: float = 1.0,
@@ -88,10 +92,14 @@ class DistortionModule(TrainableModule):
         ):
             if not value >= 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
+        if (embedding_ckpt is None) == (embedding is None):
+            raise ValueError("give F as exactly one of embedding_ckpt (an EmbeddingModule checkpoint) or embedding")
         self.distance = get_image_distance(image_distance)
-        self.save_hyperparameters(ignore=["generator"])
+        self.save_hyperparameters(ignore=[] if built_by_cli() else ["generator", "embedding"])
         self.generator = generator
-        self.embedding = load_frozen(EmbeddingModule, embedding_ckpt, "net")
+        if embedding is None:
+            embedding = load_frozen(EmbeddingModule, embedding_ckpt, "net")
+        self.embedding = embedding.eval().requires_grad_(False)
         self.alpha, self.beta, self.tau = alpha, beta, tau
         self.alpha_warmup_steps = alpha_warmup_steps
         if gamma > 0 and perceptual_ckpt is None:
@@ -136,16 +144,19 @@ class DistortionModule(TrainableModule):
         return self.checked(terms["loss"])
 
     def _eval_step(self, batch: tuple[Tensor, ...], stage: str) -> dict[str, Tensor]:
-        x_a, y_a, x_b, _, same = batch
+        x_a, y_a, x_b, _, same, *fold = batch  # LFW pairs also carry their fold
         terms = self.loss_terms(torch.cat([x_a, x_b]))
         self._log_terms(stage, terms, 2 * len(x_a))
         g_a, _ = terms["gx"].float().chunk(2)
         emb_a, emb_b = terms["emb_x"].chunk(2)
         emb_ga, emb_gb = terms["emb_gx"].chunk(2)
-        return {
+        outputs = {
             "x_a": x_a, "y_a": y_a, "same": same, "g_a": g_a,
             "emb_a": emb_a, "emb_b": emb_b, "emb_ga": emb_ga, "emb_gb": emb_gb,
         }  # fmt: skip
+        if fold:
+            outputs["fold"] = fold[0]
+        return outputs
 
     def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
         return self._eval_step(batch, "val")
@@ -155,3 +166,11 @@ class DistortionModule(TrainableModule):
 
     def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         return self.generator(batch[0])
+
+
+def load_distortion_module(ckpt: str | Path) -> DistortionModule:
+    """A trained DistortionModule (G and its frozen F) in eval mode, from a ``distortion fit`` checkpoint."""
+    path = Path(ckpt)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} not found")
+    return DistortionModule.load_from_checkpoint(path, map_location="cpu").eval()
