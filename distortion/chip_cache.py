@@ -101,11 +101,13 @@ def _plan_id(files: list[Path], folder: Path, backbone: str, chunk_size: int) ->
 _ALIGNER = None
 
 
-def _init_worker(backbone: str) -> None:
+def _init_worker(backbone: str, single_thread: bool = True) -> None:
+    """Create this process's aligner; pool workers use one thread each (the pool spreads the cores)."""
     global _ALIGNER
-    import torch
+    if single_thread:
+        import torch
 
-    torch.set_num_threads(1)
+        torch.set_num_threads(1)
     _ALIGNER = ALIGNERS[backbone]()
 
 
@@ -167,7 +169,7 @@ def build_chip_cache(
                unit="img", disable=not progress)
     workers = workers or os.cpu_count() or 1
     if workers == 1:
-        _init_worker(backbone)
+        _init_worker(backbone, single_thread=False)
         results = map(_align_chunk, todo)
     else:
         pool = get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(backbone,))

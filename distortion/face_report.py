@@ -80,7 +80,9 @@ def evaluate(
     generator, embedding = module.generator, module.embedding
     lfw_root = Path(data) if data else resolve_data_root(None, "lfw") / "lfw"
     out_dir = Path(out) if out else Path(ckpt).resolve().parent.parent / "lfw_report"
-    aligner = getattr(embedding, "aligner", "dlib")
+    aligner = getattr(embedding, "aligner", None)
+    if aligner is None:
+        raise ValueError(f"{ckpt} was not trained through a face backbone; the LFW report needs one")
     chip_cache = build_chip_cache(lfw_root, cache or default_cache_dir(aligner), aligner)
     rows = chip_cache.rows()
     keys = [k for k in lfw_protocol_images(lfw_root) if k in rows][: limit or None]
