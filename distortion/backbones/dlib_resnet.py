@@ -96,9 +96,10 @@ class ResidualBlock(nn.Module):
         return body + ([("avg_pool_2", None)] if self.downsample else []) + tail
 
 
-# (channels, number of blocks) per stage, input to output; each stage after the first opens
-# with a downsampling block, and the last stage is a single downsampling block.
+# dlib's per-channel input means (the released file carries them; these are for random weights)
 _DLIB_MEAN_RGB = (122.782, 117.001, 104.298)
+# (channels, blocks, first block downsamples) per stage, input to output: the last stage is a
+# single downsampling block.
 _STAGES = ((32, 3, False), (64, 4, True), (128, 3, True), (256, 3, True), (256, 1, True))
 
 
@@ -115,7 +116,6 @@ class DlibResNet(nn.Module):
     """
 
     aligner = "dlib"
-
     input_size = 150
     embedding_dim = 128
     same_person_distance = 0.6
