@@ -10,7 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from torch import nn  # noqa: E402
+from torch import Tensor, nn  # noqa: E402
 from torchmetrics import MetricCollection  # noqa: E402
 from torchmetrics.classification import BinaryROC  # noqa: E402
 
@@ -73,12 +73,19 @@ class VerificationMetrics(StageMetricsCallback):
 
     def plot_roc(self, path: Path) -> None:
         """Plot TAR against FAR (log scale) for every comparison scored in the last epoch."""
-        fig, ax = plt.subplots(figsize=(5, 4), dpi=120)
-        for name, (fpr, tpr) in self.curves.items():
-            ax.plot(fpr.clamp_min(1e-5).numpy(), tpr.numpy(), label=TITLES[name])
-        ax.set(xscale="log", xlim=(1e-4, 1), ylim=(0, 1.01), xlabel="false accept rate", ylabel="true accept rate")
-        ax.grid(alpha=0.3)
-        ax.legend(loc="lower right", fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path)
-        plt.close(fig)
+        plot_roc(self.curves, path)
+
+
+def plot_roc(curves: dict[str, tuple[Tensor, Tensor]], path: Path, min_far: float = 1e-4, title: str = "") -> None:
+    """Save TAR against FAR (log scale) of each comparison's ``(fpr, tpr)`` curve, labelled by :data:`TITLES`."""
+    fig, ax = plt.subplots(figsize=(5, 4), dpi=120)
+    for name, (fpr, tpr) in curves.items():
+        ax.plot(fpr.clamp_min(1e-5).numpy(), tpr.numpy(), label=TITLES[name])
+    ax.set(xscale="log", xlim=(min_far, 1), ylim=(0, 1.01), xlabel="false accept rate", ylabel="true accept rate")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from datamodules.data_root import resolve_data_root
 from datamodules.lfw_pairs import VIEW_FILES, lfw_image_path, read_pairs
 from distortion.alignment import DlibAligner, ImageReadError, read_rgb
-from distortion.backbones import BACKBONES, create_backbone
+from distortion.backbones import create_backbone
 from distortion.backbones.dlib_resnet import DLIB_RESNET_FILE, dlib_model_path
 from distortion.chip_cache import build_chip_cache, default_cache_dir
 from distortion.lfw_eval import embed_chips, lfw_report, write_report
@@ -89,8 +89,8 @@ def evaluate_backbone(
         workers: processes for alignment and the reference (default: every core).
         weights_path: a local weights file for the backbone.
     """
-    if backbone not in BACKBONES:
-        raise ValueError(f"unknown backbone {backbone!r}; known: {sorted(BACKBONES)}")
+    kwargs = {} if weights_path is None else {"weights_path": weights_path}
+    model = create_backbone(backbone, **kwargs).eval().to(memory_format=torch.channels_last)
     if reference and backbone != "dlib":
         raise ValueError("reference=True compares with dlib's own pipeline, so it needs backbone='dlib'")
     lfw_root = Path(data) if data else resolve_data_root(None, "lfw") / "lfw"
@@ -98,8 +98,6 @@ def evaluate_backbone(
         if not (lfw_root / name).is_file():
             raise FileNotFoundError(f"{lfw_root / name} not found: data must be an LFW root with the pair lists")
     workers = workers or os.cpu_count() or 1
-    kwargs = {} if weights_path is None else {"weights_path": weights_path}
-    model = create_backbone(backbone, **kwargs).eval().to(memory_format=torch.channels_last)
     out_dir = Path(out or f"runs/lfw_backbone_{backbone}")
     chip_cache = build_chip_cache(lfw_root, cache or default_cache_dir(model.aligner), model.aligner, workers=workers)
 

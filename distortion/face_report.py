@@ -34,6 +34,7 @@ from tqdm import tqdm  # noqa: E402
 
 from callbacks.distortion_metrics import IMAGE_METRICS  # noqa: E402
 from callbacks.image_grid import pair_grid  # noqa: E402
+from callbacks.verification import plot_roc  # noqa: E402
 from datamodules.data_root import resolve_data_root  # noqa: E402
 from datamodules.lfw_pairs import VIEW_FILES, read_pairs  # noqa: E402
 from distortion.backbone_eval import lfw_protocol_images  # noqa: E402
@@ -154,20 +155,12 @@ def _distribution(values: torch.Tensor) -> dict[str, float]:
 def _plot_roc(lfw_root: Path, embeddings: dict, path: Path) -> None:
     """TAR against FAR on View 2 for the three comparisons."""
     folds = read_pairs(lfw_root / VIEW_FILES["view2"])
-    fig, ax = plt.subplots(figsize=(5, 4), dpi=120)
-    titles = {"orig": "original vs original", "deploy": "distorted enrolment vs original probe",
-              "distorted": "distorted vs distorted"}
+    curves = {}
     for comparison, (enrol, probe) in COMPARISONS.items():
         scores, same, _, _ = pair_table(folds, embeddings[enrol], embeddings[probe])
         fpr, tpr, _ = binary_roc(scores.float(), same.long())
-        ax.plot(fpr.clamp_min(1e-5).numpy(), tpr.numpy(), label=titles[comparison])
-    ax.set(xscale="log", xlim=(1e-3, 1), ylim=(0, 1.01), xlabel="false accept rate", ylabel="true accept rate",
-           title="LFW View 2")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+        curves[comparison] = (fpr, tpr)
+    plot_roc(curves, path, min_far=1e-3, title="LFW View 2")
 
 
 def _plot_distances(lfw_root: Path, embeddings: dict, shift: torch.Tensor, path: Path) -> None:
