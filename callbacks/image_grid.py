@@ -13,15 +13,15 @@ from torchvision.utils import make_grid, save_image
 from callbacks.run_dir import run_dir
 
 
-def pair_grid(originals: Tensor, distorted: Tensor, per_row: int = 8, scale: int = 3) -> Tensor:
-    """Image ``(3, H', W')``: rows of ``per_row`` originals, each followed by a row of their distortions."""
-    if originals.shape != distorted.shape:
-        raise ValueError(
-            f"expected two batches of one shape, got {tuple(originals.shape)} and {tuple(distorted.shape)}"
-        )
+def pair_grid(originals: Tensor, *transformed: Tensor, per_row: int = 8, scale: int = 3) -> Tensor:
+    """Image ``(3, H', W')``: rows of ``per_row`` originals, each followed by the same images from
+    every batch of ``transformed`` (e.g. G(x), then an attacker's reconstruction of x)."""
+    for batch in transformed:
+        if batch.shape != originals.shape:
+            raise ValueError(f"expected batches of one shape, got {tuple(originals.shape)} and {tuple(batch.shape)}")
     rows = []
     for start in range(0, len(originals), per_row):
-        rows += [originals[start : start + per_row], distorted[start : start + per_row]]
+        rows += [batch[start : start + per_row] for batch in (originals, *transformed)]
     images = torch.cat(
         [r if len(r) == per_row else torch.cat([r, r.new_ones(per_row - len(r), *r.shape[1:])]) for r in rows]
     )
@@ -51,7 +51,7 @@ class ImageGrid(L.Callback):
         ):
             return
         n = self.num_images
-        grid = pair_grid(outputs["x_a"][:n].cpu(), outputs["g_a"][:n].cpu(), self.per_row)
+        grid = pair_grid(outputs["x_a"][:n].cpu(), outputs["g_a"][:n].cpu(), per_row=self.per_row)
         directory = run_dir(trainer)
         if directory is not None:
             name = "grid.png" if stage == "test" else f"grids/epoch_{trainer.current_epoch:03d}.png"

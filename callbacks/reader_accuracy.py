@@ -10,17 +10,21 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from callbacks.stage_metrics import StageMetricsCallback
-from distortion.augment import percentile_stretch
+from distortion.augment import local_contrast, percentile_stretch
 from distortion.modules.base import load_frozen
 from distortion.modules.reader import ReaderModule
 
 
 class ReaderAccuracy(StageMetricsCallback):
-    """Accuracy of a frozen reader on ``x_a``, on ``g_a`` and on ``g_a`` with its contrast stretched.
+    """Accuracy of a frozen reader on ``x_a``, on ``g_a``, and on two views of ``g_a`` that stand for a
+    person turning up the contrast of a faint image.
 
-    Logs ``<stage>/<name>_acc_{original,distorted,distorted_stretched}``. The last one stands for a
-    person who turns up the contrast of a faint image (:func:`~distortion.augment.percentile_stretch`):
-    a G that only hides the digit in low contrast is caught there.
+    Logs ``<stage>/<name>_acc_{original,distorted,distorted_stretched,distorted_local_contrast}``:
+    ``stretched`` maps each image's 10% / 90% pixel quantiles to 0 / 1
+    (:func:`~distortion.augment.percentile_stretch`), ``local_contrast`` normalises the contrast
+    of every neighbourhood (:func:`~distortion.augment.local_contrast`), which a bright patch
+    elsewhere in the image cannot defeat. A G that only hides the digit in low contrast is caught
+    there; ``original_local_contrast`` checks that the reader reads originals through that view.
 
     The reader is loaded here, in the callback, so it can never enter the generator's loss.
 
@@ -36,7 +40,13 @@ class ReaderAccuracy(StageMetricsCallback):
         self.acc = nn.ModuleDict(
             {
                 k: MulticlassAccuracy(num_classes, average="micro")
-                for k in ("original", "distorted", "distorted_stretched")
+                for k in (
+                    "original",
+                    "original_local_contrast",
+                    "distorted",
+                    "distorted_stretched",
+                    "distorted_local_contrast",
+                )
             }
         )
 
@@ -50,6 +60,8 @@ class ReaderAccuracy(StageMetricsCallback):
         self.acc["original"].update(self.reader(outputs["x_a"]), outputs["y_a"])
         self.acc["distorted"].update(self.reader(outputs["g_a"]), outputs["y_a"])
         self.acc["distorted_stretched"].update(self.reader(percentile_stretch(outputs["g_a"])), outputs["y_a"])
+        self.acc["original_local_contrast"].update(self.reader(local_contrast(outputs["x_a"])), outputs["y_a"])
+        self.acc["distorted_local_contrast"].update(self.reader(local_contrast(outputs["g_a"])), outputs["y_a"])
 
     def log_epoch(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         for key, metric in self.acc.items():

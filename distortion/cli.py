@@ -1,5 +1,6 @@
 """Command line: ``distortion fit|validate|test|predict --config ...`` (LightningCLI), ``distortion sweep``,
-``distortion align``, ``evaluate-backbone``, ``evaluate`` (the LFW report of a G) and ``distort``."""
+``distortion align``, ``evaluate-backbone``, ``evaluate`` (the LFW report of a G),
+``distort`` and ``privacy`` (inversion attack, unlinkability, a second recognizer)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ FUNCTION_COMMANDS = {
     "evaluate-backbone": "distortion.backbone_eval.evaluate_backbone",
     "evaluate": "distortion.face_report.evaluate",
     "distort": "distortion.distort.distort",
+    "privacy": "distortion.privacy.privacy",
 }
 
 

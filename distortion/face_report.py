@@ -17,7 +17,6 @@ and, unless disabled, logs the same to an (offline by default) W&B run.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -42,6 +41,7 @@ from distortion.chip_cache import build_chip_cache, default_cache_dir  # noqa: E
 from distortion.face_detection import make_detector  # noqa: E402
 from distortion.lfw_eval import lfw_report, pair_table, write_report  # noqa: E402
 from distortion.modules.distortion import load_distortion_module  # noqa: E402
+from distortion.wandb_report import log_report_to_wandb  # noqa: E402
 
 __all__ = ["COMPARISONS", "evaluate"]
 
@@ -143,7 +143,9 @@ def evaluate(
     _plot_roc(lfw_root, embeddings, out_dir / "roc.png")
     _plot_distances(lfw_root, embeddings, torch.cat(shift), out_dir / "distances.png")
     if wandb:
-        _log_wandb(report, out_dir)
+        log_report_to_wandb(
+            report, out_dir, f"lfw_report_{out_dir.parent.name}", "evaluate", ["grid", "roc", "distances"]
+        )
     return report
 
 
@@ -178,22 +180,3 @@ def _plot_distances(lfw_root: Path, embeddings: dict, shift: torch.Tensor, path:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
-
-
-def _log_wandb(report: dict, out_dir: Path) -> None:
-    import wandb
-
-    os.environ.setdefault("WANDB_MODE", "offline")
-    run = wandb.init(project="distortion", name=f"lfw_report_{out_dir.parent.name}", dir=str(out_dir),
-                     job_type="evaluate")
-    flat = {}
-    for section, values in report.items():
-        if isinstance(values, dict):
-            for key, value in values.items():
-                if isinstance(value, dict):
-                    flat |= {f"{section}/{key}/{k}": v for k, v in value.items()}
-                else:
-                    flat[f"{section}/{key}"] = value
-    run.summary.update({k: v for k, v in flat.items() if isinstance(v, int | float)})
-    run.log({name: wandb.Image(str(out_dir / f"{name}.png")) for name in ("grid", "roc", "distances")})
-    run.finish()

@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from collections.abc import Callable
 
@@ -126,22 +128,34 @@ IMAGE_DISTANCES: dict[str, ImageDistance] = {
 }
 
 
-def get_image_distance(name: str | dict[str, float]) -> ImageDistance:
+def get_image_distance(name: str | dict[str, float | dict[str, int | float]]) -> ImageDistance:
     """Look up an image distance by name, or a weighted sum ``{name: weight, ...}`` of several.
 
-    Unknown names and negative weights raise with a message naming them.
+    A weight may also be ``{"weight": w, **options}``, the options going to the distance, e.g.
+    ``{local_decorrelation: {weight: 2.0, window: 8, factor: 2}}`` for 28-pixel digits. Unknown
+    names, unknown options and negative weights raise with a message naming them.
     """
-    weights = {name: 1.0} if isinstance(name, str) else dict(name)
-    for key, weight in weights.items():
+    entries = {name: 1.0} if isinstance(name, str) else dict(name)
+    terms: list[tuple[float, ImageDistance]] = []
+    for key, entry in entries.items():
         if key not in IMAGE_DISTANCES:
             raise ValueError(f"unknown image distance {key!r}; choose one of {sorted(IMAGE_DISTANCES)}")
+        options = dict(entry) if isinstance(entry, dict) else {"weight": entry}
+        weight = options.pop("weight", 1.0)
         if not weight >= 0:
             raise ValueError(f"weight of image distance {key!r} must be >= 0, got {weight}")
-    if len(weights) == 1 and next(iter(weights.values())) == 1.0:
-        return IMAGE_DISTANCES[next(iter(weights))]
+        distance = IMAGE_DISTANCES[key]
+        if options:
+            accepted = set(inspect.signature(distance).parameters) - {"x", "y"}
+            if unknown := set(options) - accepted:
+                raise ValueError(f"image distance {key!r} has no option {sorted(unknown)}; it takes {sorted(accepted)}")
+            distance = functools.partial(distance, **options)
+        terms.append((weight, distance))
+    if len(terms) == 1 and terms[0][0] == 1.0:
+        return terms[0][1]
 
     def weighted_sum(x: Tensor, y: Tensor) -> Tensor:
-        return sum(weight * IMAGE_DISTANCES[key](x, y) for key, weight in weights.items())
+        return sum(weight * distance(x, y) for weight, distance in terms)
 
     return weighted_sum
 

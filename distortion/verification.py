@@ -39,6 +39,18 @@ class BinaryTARAtFAR(BinaryROC):
         return tar_at_far(fpr, tpr, self.far)
 
 
+def threshold_at_far(impostor_scores: Tensor, far: float) -> Tensor:
+    """The lowest threshold at which "same person when score >= threshold" accepts at most a share
+    ``far`` of the impostor scores: the operating point of a deployed system at that FAR."""
+    if not 0.0 <= far < 1.0:
+        raise ValueError(f"far must lie in [0, 1), got {far}")
+    if impostor_scores.numel() == 0:
+        raise ValueError("no impostor scores")
+    ranked = torch.sort(impostor_scores.double().flatten(), descending=True).values
+    allowed = int(far * len(ranked))  # impostors that may be accepted
+    return torch.nextafter(ranked[allowed], ranked.new_tensor(float("inf")))
+
+
 def verification_metrics() -> MetricCollection:
     """EER, ROC AUC and TAR at FAR 1% and 0.1% over one set of pairs; the states are shared."""
     return MetricCollection(

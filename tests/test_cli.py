@@ -145,14 +145,27 @@ def test_sweep_writes_one_row_per_run_a_table_and_a_plot(trained, tmp_path) -> N
     out = tmp_path / "sweep"
     rows = sweep_main(
         ["--config", str(trained["generator_config"]), "--alphas", "[0.5,2]", "--betas", "[10]", "--out", str(out),
+         "--grid", '{"model.init_args.tau": [0.05]}',
          "--", "--trainer.max_epochs", "1", "--data.init_args.limit_train", "256", "--data.init_args.limit_eval", "256"]
     )  # fmt: skip
-    assert [(r["alpha"], r["beta"]) for r in rows] == [(0.5, 10.0), (2.0, 10.0)]
+    assert [(r["alpha"], r["beta"], r["tau"]) for r in rows] == [(0.5, 10.0, 0.05), (2.0, 10.0, 0.05)]
     with open(out / "sweep.csv") as f:
         table = list(csv.DictReader(f))
-    assert len(table) == 2 and {"test/deploy/eer", "test/d_mse_pct"} <= table[0].keys()
+    assert len(table) == 2
+    assert {"tau", "test/deploy/eer", "test/d_mse_pct", "test/reader_acc_distorted"} <= table[0].keys()
+    assert (out / "sweep.md").read_text().splitlines()[0].startswith("| alpha | beta | tau |")
     assert (out / "sweep.png").stat().st_size > 1000
-    assert (out / "alpha0.5_beta10" / "checkpoints" / "last.ckpt").is_file()
+    hparams = yaml.safe_load((out / "alpha0.5_beta10_tau0.05" / "version_0" / "hparams.yaml").read_text())
+    assert hparams["tau"] == 0.05  # the grid's value reached the run
+    assert (out / "alpha0.5_beta10_tau0.05" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_pareto_front_keeps_the_undominated_runs() -> None:
+    from distortion.sweep import pareto_front
+
+    points = [(1.0, 60.0), (2.0, 70.0), (1.5, 55.0), (3.0, 70.0), (0.5, 40.0)]  # (EER, content change)
+    assert pareto_front(points, maximize_y=True) == [4, 0, 1]
+    assert pareto_front([(1.0, 0.9), (2.0, 0.2), (2.5, 0.5)], maximize_y=False) == [0, 1]
 
 
 @pytest.mark.parametrize(
@@ -201,3 +214,20 @@ def test_perceptual_term_pushes_p_towards_uniform(trained) -> None:
     terms = module.loss_terms(x)
     expected = uniform_prediction_loss(module.perceptual(x)).mean()
     assert terms["perceptual"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("stretch, local", [(True, False), (True, True), (False, True)])
+def test_perceptual_term_also_reads_contrast_enhanced_views(trained, stretch: bool, local: bool) -> None:
+    from distortion.augment import local_contrast, percentile_stretch
+    from distortion.losses import uniform_prediction_loss
+
+    module = DistortionModule(
+        torch.nn.Identity(), trained["embedding"], perceptual_ckpt=trained["perceptual"], gamma=2.0,
+        perceptual_stretch=stretch, perceptual_local_contrast=local, alpha_warmup_steps=10,
+    )  # fmt: skip
+    x = 0.1 * torch.rand(8, 1, 28, 28)  # a faint image
+    views = [x] + [percentile_stretch(x)] * stretch + [local_contrast(x)] * local
+    expected = torch.stack([uniform_prediction_loss(module.perceptual(v)).mean() for v in views]).mean()
+    assert module.warmup() == 0.0 and "perceptual" not in module.loss_terms(x)  # gamma ramps up with alpha
+    assert module.eval().warmup() == 1.0
+    assert module.loss_terms(x)["perceptual"].item() == pytest.approx(expected.item(), rel=1e-5)

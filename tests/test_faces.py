@@ -149,3 +149,18 @@ def test_distort_a_folder_with_a_corrupt_file_and_a_photo_without_a_face(tiny, t
     assert len(summary["images"]["sub/face.jpg"]["embedding"]) == 128
     with Image.open(tmp_path / "out" / "distorted" / "sub" / "face.png") as image:
         assert image.size == (150, 150)
+
+
+def test_privacy_report_on_faces(tiny, tmp_path) -> None:
+    main(["privacy", "--ckpt", str(tiny["ckpt"]), "--renewed_ckpt", str(tiny["ckpt"]),
+          "--data", str(tiny["out"] / "data"), "--cache", str(tiny["out"] / "cache"), "--attack_steps", "2",
+          "--attack_batch_size", "4", "--attack_depth", "2", "--attack_width", "4", "--detect_images", "5",
+          "--out", str(tmp_path), "--wandb", "false"])  # fmt: skip
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["pairs"] == 20  # the tiny View 2
+    inversion = report["inversion"]
+    assert inversion["face_detected/original/dlib_hog"] == 1.0 and inversion["face_detected/images"] == 5
+    assert {"face_detected/reconstructed/dlib_hog", "face_detected/reconstructed/mtcnn"} <= inversion.keys()
+    assert 0 <= inversion["accepted_other_image_reconstructed"] <= 1 and inversion["ssim_distorted"] < 1
+    assert 0 <= report["unlinkability"]["d_sys"] <= 1
+    assert (tmp_path / "grid.png").is_file() and (tmp_path / "unlinkability.png").is_file()

@@ -100,6 +100,20 @@ def test_percentile_stretch_recovers_a_faint_digit_behind_a_bright_border(mnist_
     assert torch.corrcoef(torch.stack([stretched.flatten(), mnist_digits[core].flatten()]))[0, 1] > 0.9
 
 
+def test_local_contrast_shows_a_faint_digit_beside_a_bright_patch_as_it_shows_the_digit(mnist_digits) -> None:
+    from distortion.augment import local_contrast, percentile_stretch
+
+    faint = 0.1 + 0.05 * mnist_digits
+    faint[..., :12, :12] = 1.0  # a bright corner of 18% of the image defeats a 10% / 90% percentile stretch
+    rest = (slice(None), slice(None), slice(18, None))  # rows beyond the corner's neighbourhood
+
+    def r(a: torch.Tensor) -> float:
+        return torch.corrcoef(torch.stack([a[rest].flatten(), local_contrast(mnist_digits)[rest].flatten()]))[0, 1]
+
+    assert r(local_contrast(faint)) > 0.85
+    assert percentile_stretch(faint)[rest].max() < 0.2  # what the percentile stretch leaves: a dark image
+
+
 def test_local_correlation_ignores_contrast_and_sign_patch_by_patch() -> None:
     g = torch.Generator().manual_seed(0)
     x = torch.rand(2, 3, 48, 48, generator=g)

@@ -107,6 +107,19 @@ def test_weighted_sum_of_distances() -> None:
         get_image_distance({"l1": -1})
 
 
+def test_a_distance_takes_its_options_from_the_config() -> None:
+    from distortion.losses import local_decorrelation_distance
+
+    x = binary_images()
+    y = torch.rand_like(x)
+    combined = get_image_distance({"mse": 1.0, "local_decorrelation": {"weight": 2.0, "window": 8, "factor": 2}})
+    expected = mse_distance(x, y) + 2 * local_decorrelation_distance(x, y, window=8, factor=2)
+    assert torch.allclose(combined(x, y), expected)
+    assert not torch.allclose(expected, mse_distance(x, y) + 2 * local_decorrelation_distance(x, y))
+    with pytest.raises(ValueError, match="has no option \\['windw'\\]"):
+        get_image_distance({"local_decorrelation": {"windw": 8}})
+
+
 def test_lowfreq_decorrelation_ignores_fine_detail_but_not_layout() -> None:
     x = torch.zeros(2, 1, 28, 28)
     x[:, :, 4:24, 8:12] = 1.0  # a vertical bar on the left

@@ -3,7 +3,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from distortion.verification import pair_scores, tar_at_far, verification_metrics
+from distortion.verification import pair_scores, tar_at_far, threshold_at_far, verification_metrics
 
 
 def sklearn_eer(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -44,3 +44,22 @@ def test_pair_scores_rank_closer_pairs_higher_and_stay_in_unit_interval() -> Non
 
 def test_tar_at_far_with_no_admissible_threshold_is_zero() -> None:
     assert tar_at_far(torch.tensor([0.5, 1.0]), torch.tensor([0.9, 1.0]), 0.01).item() == 0.0
+
+
+@pytest.mark.parametrize("far", [0.0, 0.001, 0.01, 0.1])
+def test_threshold_at_far_is_the_operating_point_of_scikit_learns_roc(far: float) -> None:
+    g = torch.Generator().manual_seed(3)
+    labels = torch.randint(0, 2, (5000,), generator=g)
+    scores = torch.rand(5000, generator=g, dtype=torch.float64) + 0.5 * labels
+    threshold = threshold_at_far(scores[labels == 0], far)
+    accepted = scores >= threshold
+    assert accepted[labels == 0].double().mean() <= far  # never above the allowed FAR
+    fpr, tpr, _ = roc_curve(labels.numpy(), scores.numpy())  # ... and the best TAR that allows
+    assert accepted[labels == 1].double().mean().item() == pytest.approx(tpr[fpr <= far].max(), abs=1e-9)
+
+
+def test_threshold_at_far_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="far"):
+        threshold_at_far(torch.rand(10), 1.0)
+    with pytest.raises(ValueError, match="no impostor"):
+        threshold_at_far(torch.tensor([]), 0.1)

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from distortion.augment import local_contrast, percentile_stretch
 from distortion.losses import ImageDistance, get_image_distance, threshold_loss, uniform_prediction_loss
 from distortion.modules.base import TrainableModule, built_by_cli, load_frozen
 from distortion.modules.embedding import EmbeddingModule
@@ -23,9 +24,16 @@ def distortion_loss_terms(
     tau: float,
     perceptual: nn.Module | None = None,
     gamma: float = 0.0,
+    perceptual_stretch: bool = False,
+    perceptual_local_contrast: bool = False,
 ) -> dict[str, Tensor]:
     """One forward pass of the method: G(x), F(x), F(G(x)) and the loss
-    ``L = -alpha * d_img + beta * threshold [+ gamma * KL(uniform || P(G(x)))]``."""
+    ``L = -alpha * d_img + beta * threshold [+ gamma * KL(uniform || P(G(x)))]``.
+
+    With ``perceptual_stretch`` / ``perceptual_local_contrast`` the perceptual term is the mean of
+    P's term on G(x) and on G(x) with its contrast stretched (:func:`~distortion.augment.percentile_stretch`)
+    / locally normalised (:func:`~distortion.augment.local_contrast`), as a person turns up the
+    contrast of a faint image."""
     gx = generator(x)
     with torch.no_grad():
         emb_x = embedding(x)
@@ -35,7 +43,10 @@ def distortion_loss_terms(
     terms = {"gx": gx, "emb_x": emb_x, "emb_gx": emb_gx, "d_img": d_img, "threshold": d_emb}
     loss = -alpha * d_img + beta * d_emb
     if perceptual is not None and gamma > 0:
-        terms["perceptual"] = uniform_prediction_loss(perceptual(gx)).mean()
+        views = [gx]
+        views += [percentile_stretch(gx.float())] if perceptual_stretch else []
+        views += [local_contrast(gx.float())] if perceptual_local_contrast else []
+        terms["perceptual"] = torch.stack([uniform_prediction_loss(perceptual(v)).mean() for v in views]).mean()
         loss = loss + gamma * terms["perceptual"]
     terms["loss"] = loss
     return terms
@@ -58,13 +69,15 @@ class DistortionModule(TrainableModule):
         alpha: weight of the image distance (maximised).
         beta: weight of the embedding threshold loss.
         tau: squared embedding distance below which G is not penalised.
-        alpha_warmup_steps: ramp alpha linearly from 0 over this many training steps, so that G first
-            learns to keep F's embedding before it is pushed away from x (avoids collapsing to a
-            saturated constant image at higher learning rates).
+        alpha_warmup_steps: ramp alpha (and gamma) linearly from 0 over this many training steps, so
+            that G first learns to keep F's embedding before it is pushed away from x (avoids
+            collapsing to a saturated constant image at higher learning rates).
         perceptual_ckpt: checkpoint of a :class:`ReaderModule` used as the perceptual network P:
             the term ``gamma * KL(uniform || P(G(x)))`` pushes P towards not being able to read G(x).
             P must not be the evaluation reader (different seed and architecture).
         gamma: weight of the perceptual term (needs ``perceptual_ckpt``).
+        perceptual_stretch: P also reads G(x) with its contrast stretched (a faint digit is no escape).
+        perceptual_local_contrast: P also reads G(x) with its local contrast normalised.
         lr: Adam learning rate.
     """
 
@@ -73,13 +86,15 @@ class DistortionModule(TrainableModule):
         generator: nn.Module,
         embedding_ckpt: str | Path | None = None,
         embedding: nn.Module | None = None,
-        image_distance: str | dict[str, float] = "mse",
+        image_distance: str | dict[str, float | dict[str, int | float]] = "mse",
         alpha: float = 1.0,
         beta: float = 1.0,
         tau: float = 0.0,
         alpha_warmup_steps: int = 0,
         perceptual_ckpt: str | Path | None = None,
         gamma: float = 0.0,
+        perceptual_stretch: bool = False,
+        perceptual_local_contrast: bool = False,
         lr: float = 1e-3,
     ) -> None:
         super().__init__(lr)
@@ -105,13 +120,18 @@ class DistortionModule(TrainableModule):
         if gamma > 0 and perceptual_ckpt is None:
             raise ValueError("gamma > 0 needs perceptual_ckpt, the checkpoint of the perceptual network P")
         self.perceptual = load_frozen(ReaderModule, perceptual_ckpt, "net") if perceptual_ckpt else None
-        self.gamma = gamma
+        self.gamma, self.perceptual_stretch = gamma, perceptual_stretch
+        self.perceptual_local_contrast = perceptual_local_contrast
+
+    def warmup(self) -> float:
+        """The share of alpha and gamma in force at the current training step (1 outside training)."""
+        if self.alpha_warmup_steps == 0 or not self.training:
+            return 1.0
+        return min(1.0, self.global_step / self.alpha_warmup_steps)
 
     def current_alpha(self) -> float:
         """alpha after the linear warm-up at the current training step."""
-        if self.alpha_warmup_steps == 0:
-            return self.alpha
-        return self.alpha * min(1.0, self.global_step / self.alpha_warmup_steps)
+        return self.alpha * self.warmup()
 
     def train(self, mode: bool = True) -> DistortionModule:
         """Switch G's mode; F and P stay in eval mode."""
@@ -127,10 +147,11 @@ class DistortionModule(TrainableModule):
 
     def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
         """G(x), F(x), F(G(x)) and the loss with its two terms, for one batch of originals."""
-        alpha = self.current_alpha() if self.training else self.alpha
+        share = self.warmup()
         return distortion_loss_terms(
-            self.generator, self.embedding, self.distance, x, alpha, self.beta, self.tau, self.perceptual, self.gamma
-        )
+            self.generator, self.embedding, self.distance, x, self.alpha * share, self.beta, self.tau,
+            self.perceptual, self.gamma * share, self.perceptual_stretch, self.perceptual_local_contrast,
+        )  # fmt: skip
 
     def _log_terms(self, stage: str, terms: dict[str, Tensor], batch_size: int) -> None:
         for key in ("loss", "d_img", "threshold", "perceptual"):
