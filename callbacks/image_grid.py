@@ -11,6 +11,7 @@ from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
 from callbacks.run_dir import run_dir
+from distortion.augment import local_contrast
 
 
 def pair_grid(originals: Tensor, *transformed: Tensor, per_row: int = 8, scale: int = 3) -> Tensor:
@@ -32,16 +33,19 @@ def pair_grid(originals: Tensor, *transformed: Tensor, per_row: int = 8, scale: 
 
 
 class ImageGrid(L.Callback):
-    """On the first evaluation batch: a grid of ``num_images`` originals (odd rows) and G(x) (even rows).
+    """On the first evaluation batch: a grid of ``num_images`` originals, each row followed by a row of
+    their G(x), and with ``local_contrast`` by a row of G(x) with its local contrast normalised
+    (:func:`~distortion.augment.local_contrast`): what a person sees after turning up the contrast,
+    the honest view of a faint or textured distortion.
 
     Validation grids go to ``<run>/grids/epoch_<n>.png``, the test grid to ``<run>/grid.png``; every
     W&B logger also receives the image.
     """
 
-    def __init__(self, num_images: int = 16, per_row: int = 8) -> None:
+    def __init__(self, num_images: int = 16, per_row: int = 8, local_contrast: bool = False) -> None:
         if num_images < 1 or per_row < 1:
             raise ValueError(f"num_images and per_row must be >= 1, got {num_images}, {per_row}")
-        self.num_images, self.per_row = num_images, per_row
+        self.num_images, self.per_row, self.local_contrast = num_images, per_row, local_contrast
 
     def _save(self, trainer: L.Trainer, outputs: Any, stage: str) -> None:
         if (
@@ -51,7 +55,9 @@ class ImageGrid(L.Callback):
         ):
             return
         n = self.num_images
-        grid = pair_grid(outputs["x_a"][:n].cpu(), outputs["g_a"][:n].cpu(), per_row=self.per_row)
+        x, g = outputs["x_a"][:n].cpu().float(), outputs["g_a"][:n].cpu().float()
+        views = [g, local_contrast(g)] if self.local_contrast else [g]
+        grid = pair_grid(x, *views, per_row=self.per_row)
         directory = run_dir(trainer)
         if directory is not None:
             name = "grid.png" if stage == "test" else f"grids/epoch_{trainer.current_epoch:03d}.png"

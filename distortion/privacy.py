@@ -249,9 +249,9 @@ def _second_section(t: dict[str, Tensor]) -> dict[str, float]:
 def plot_unlinkability(mated: Tensor, non_mated: Tensor, path: Path, d_sys: float, bins: int = 100) -> None:
     """The two score distributions and the local measure D(s), as in Gomez-Barrero et al. (2018)."""
     centres, local = local_unlinkability(mated, non_mated, bins)
-    lo, hi = float(centres[0]), float(centres[-1])
+    half = float(centres[1] - centres[0]) / 2
+    edges = np.linspace(float(centres[0]) - half, float(centres[-1]) + half, bins + 1)  # the bins of D(s)
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
-    edges = np.linspace(lo, hi, bins + 1)
     ax.hist(mated.numpy(), bins=edges, alpha=0.5, density=True, label="mated (same person, G1 vs G2)")
     ax.hist(non_mated.numpy(), bins=edges, alpha=0.5, density=True, label="non-mated")
     ax.set(xlabel="score 1 / (1 + ||F(G1(a)) - F(G2(b))||)", ylabel="density", title=f"D_sys = {d_sys:.3f}")

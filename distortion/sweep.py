@@ -35,8 +35,10 @@ COLUMNS = (
     "test/content_change_pct",
     "test/reader_acc_distorted",
     "test/reader_acc_distorted_stretched",
+    "test/reader_acc_distorted_local_contrast",
     "test/reader2_acc_distorted",
     "test/reader2_acc_distorted_stretched",
+    "test/reader2_acc_distorted_local_contrast",
 )
 
 
