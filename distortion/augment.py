@@ -27,7 +27,7 @@ def percentile_stretch(x: Tensor, low: float = 0.1, high: float = 0.9) -> Tensor
     What a person does with a faint image; unlike a min-max stretch, a few bright or dark outlier
     pixels (a white border, say) cannot keep a faint digit hidden.
     """
-    flat = x.flatten(1).float()
+    flat = x.flatten(1).to(torch.promote_types(x.dtype, torch.float32))
     lo = flat.quantile(low, dim=1).view(-1, 1, 1, 1)
     hi = flat.quantile(high, dim=1).view(-1, 1, 1, 1)
     return ((x - lo) / (hi - lo).clamp_min(1e-6)).clamp(0, 1)

@@ -134,3 +134,10 @@ def test_local_correlation_is_differentiable_in_float64() -> None:
     x = torch.rand(2, 1, 20, 20, dtype=torch.float64)
     y = torch.rand(2, 1, 20, 20, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: local_correlation(x, t, window=8), (y,), eps=1e-6, atol=1e-4)
+
+
+def test_local_contrast_is_differentiable_in_float64() -> None:
+    from distortion.augment import local_contrast
+
+    y = torch.rand(2, 1, 14, 14, dtype=torch.float64, generator=torch.Generator().manual_seed(1)).requires_grad_()
+    assert torch.autograd.gradcheck(local_contrast, (y,), eps=1e-6, atol=1e-4)

@@ -152,3 +152,10 @@ def test_stripes_lower_local_but_not_coarse_correlation() -> None:
     assert coarse_decorrelation_distance(x, striped).max() < 0.05
     shuffled = x[..., torch.randperm(80, generator=g)][..., torch.randperm(80, generator=g), :]
     assert coarse_decorrelation_distance(x, shuffled).min() > 0.5
+
+
+def test_a_distance_with_options_is_differentiable_in_float64() -> None:
+    x = torch.rand(2, 1, 16, 16, dtype=torch.float64)
+    y = torch.rand(2, 1, 16, 16, dtype=torch.float64, requires_grad=True)
+    fn = get_image_distance({"local_decorrelation": {"weight": 2.0, "window": 8, "factor": 2}})
+    assert torch.autograd.gradcheck(lambda t: fn(x, t), (y,), eps=1e-6, atol=1e-4)
