@@ -95,6 +95,8 @@ def privacy(
     module = load_distortion_module(ckpt)
     generator, embedding = module.generator, module.embedding
     renewed = load_distortion_module(renewed_ckpt).generator if renewed_ckpt else None
+    second = _second_recognizer(second_embedding)  # every input is checked before the attack trains
+    reader = load_frozen(ReaderModule, reader_ckpt, "net") if reader_ckpt else None
     faces = getattr(embedding, "aligner", None) is not None
     datamodule = (
         LFWDataModule(data, cache, embedding.aligner, batch_size=attack_batch_size, seed=seed)
@@ -110,8 +112,6 @@ def privacy(
     inverter = make_inverter(channels, attack_depth, attack_width)
     training = train_inverter(generator, inverter, datamodule.train_dataloader(), attack_steps, attack_lr)
 
-    second = _second_recognizer(second_embedding)
-    reader = load_frozen(ReaderModule, reader_ckpt, "net") if reader_ckpt else None
     detectors = {name: make_detector(name) for name in ("dlib_hog", "dlib_cnn", "mtcnn")} if faces else {}
     loader = torch.utils.data.DataLoader(datamodule.datasets["test"], batch_size=batch_size)
     cols: dict[str, list[Tensor]] = defaultdict(list)
