@@ -14,9 +14,9 @@ class SplitDataModule(L.LightningDataModule):
 
     Training batches are shuffled by a :class:`ResumableRandomSampler` (seeded by the run's seed,
     ``seed`` and the epoch) and drop their last incomplete batch; a run resumed mid-epoch skips
-    the batches it had trained on, so it continues exactly where it was killed. Evaluation batches keep their order, so
-    pairs and reports are the same on every run. ``predict`` reads the test set. The subclass stores
-    ``batch_size``, ``num_workers`` and ``seed`` in its hyperparameters.
+    the batches it had trained on, so it continues exactly where it was killed. Evaluation batches
+    keep their order, so pairs and reports are the same on every run. ``predict`` reads the test
+    set. The subclass stores ``batch_size``, ``num_workers`` and ``seed`` in its hyperparameters.
     """
 
     def __init__(self) -> None:

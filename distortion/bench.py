@@ -23,16 +23,18 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor, nn
 
 from datamodules.data_root import resolve_data_root
 from distortion.alignment import ALIGNERS
 from distortion.backbones import DlibResNet
 from distortion.backbones.dlib_resnet import DLIB_RESNET_FILE, dlib_model_path
-from distortion.losses import get_image_distance, mse_distance
+from distortion.losses import ImageDistance, get_image_distance, mse_distance
 from distortion.models import MLPEmbedding, UNet
 from distortion.modules.distortion import distortion_loss_terms
 
@@ -117,23 +119,31 @@ def measure_face_generator(setting: str, batch: int = 16, repeats: int = 5) -> d
     if channels_last:
         embedding = embedding.to(memory_format=torch.channels_last)
     x = torch.from_numpy(_lfw_chips(batch)).permute(0, 3, 1, 2).float() / 255
-    optimizer = torch.optim.Adam(generator.parameters(), lr=1e-3)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=setting.startswith("bf16"))
-    distance = get_image_distance("coarse_decorrelation")
+    train = _generator_step(generator, embedding, get_image_distance("coarse_decorrelation"), x, 0.04, autocast)
 
     def infer() -> None:
         with torch.no_grad(), autocast:
             generator(x)
 
-    def train() -> None:
+    return {"case": f"lfw_g/{setting}", "images_per_s": batch / _timed(infer, repeats),
+            "train_images_per_s": batch / _timed(train, repeats), "peak_rss_mib": _peak_rss_mib()}
+
+
+def _generator_step(
+    generator: nn.Module, embedding: nn.Module, distance: ImageDistance, x: Tensor, tau: float, autocast
+) -> Callable[[], None]:
+    """One training step of G (alpha 1, beta 10) on the fixed batch ``x``, with its own Adam."""
+    optimizer = torch.optim.Adam(generator.parameters(), lr=1e-3)
+
+    def step() -> None:
         with autocast:
-            loss = distortion_loss_terms(generator, embedding, distance, x, 1.0, 10.0, 0.04)["loss"]
+            loss = distortion_loss_terms(generator, embedding, distance, x, 1.0, 10.0, tau)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
-    return {"case": f"lfw_g/{setting}", "images_per_s": batch / _timed(infer, repeats),
-            "train_images_per_s": batch / _timed(train, repeats), "peak_rss_mib": _peak_rss_mib()}
+    return step
 
 
 def measure(setting: str, batch: int = 64, steps: int = 30, warmup: int = 5) -> dict[str, float]:
@@ -142,15 +152,8 @@ def measure(setting: str, batch: int = 64, steps: int = 30, warmup: int = 5) -> 
     generator = UNet(in_channels=1, depth=3, width=64, channels_last=setting.endswith("channels_last"))
     embedding = MLPEmbedding((1, 28, 28), hidden=2048, dim=10).eval().requires_grad_(False)
     x = torch.rand(batch, 1, 28, 28)
-    optimizer = torch.optim.Adam(generator.parameters(), lr=1e-3)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=setting.startswith("bf16"))
-
-    def step() -> None:
-        with autocast:
-            loss = distortion_loss_terms(generator, embedding, mse_distance, x, 1.0, 10.0, 0.02)["loss"]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    step = _generator_step(generator, embedding, mse_distance, x, 0.02, autocast)
 
     for _ in range(warmup):
         step()

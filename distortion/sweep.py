@@ -59,6 +59,11 @@ class SweepRunCLI(DistortionCLI):
                 callback.init_args.dirpath = str(self.run_dir / "checkpoints")
 
 
+def short_key(key: str) -> str:
+    """The column and folder name of a swept config key: its last part (``model.init_args.gamma`` -> ``gamma``)."""
+    return key.rsplit(".", 1)[-1]
+
+
 def setting_name(setting: dict[str, Any]) -> str:
     """A folder name for one setting: ``alpha2_gamma0.5``, nested values flattened."""
     parts = []
@@ -70,7 +75,7 @@ def setting_name(setting: dict[str, Any]) -> str:
             if isinstance(value, float)
             else str(value)
         )
-        parts.append(key.rsplit(".", 1)[-1] + re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-"))
+        parts.append(short_key(key) + re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-"))
     return "_".join(parts)
 
 
@@ -83,7 +88,7 @@ def run_one(config: str, setting: dict[str, Any], out: Path, extra: list[str]) -
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     cli.trainer.test(cli.model, datamodule=cli.datamodule)
     report = json.loads((Path(cli.trainer.log_dir) / "report.json").read_text())
-    return {**{key.rsplit(".", 1)[-1]: value for key, value in setting.items()}, "run": run_dir.name, **report}
+    return {**{short_key(key): value for key, value in setting.items()}, "run": run_dir.name, **report}
 
 
 def _cli_value(value: Any) -> str:
@@ -169,7 +174,7 @@ def sweep_main(argv: list[str]) -> list[dict[str, Any]]:
     out.mkdir(parents=True, exist_ok=True)
     settings = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     rows = [run_one(cfg.config, setting, out, extra) for setting in settings]
-    write_table(rows, out, [key.rsplit(".", 1)[-1] for key in grid])
+    write_table(rows, out, [short_key(key) for key in grid])
     plot_tradeoff(rows, out / "sweep.png")
     print(f"sweep of {len(rows)} runs written to {out}/sweep.csv, sweep.md, sweep.png")
     return rows
