@@ -9,7 +9,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from callbacks.stage_metrics import StageMetricsCallback
-from distortion.image_metrics import content_change, local_content_change, psnr, ssim
+from distortion.image_metrics import content_change, local_content_change, psnr, registered_content_change, ssim
 from distortion.losses import dssim_distance, l1_distance, mse_distance
 
 IMAGE_METRICS = {
@@ -20,6 +20,7 @@ IMAGE_METRICS = {
     "psnr": psnr,
     "content_change_pct": content_change,
     "local_content_change_pct": local_content_change,
+    "registered_content_change_pct": registered_content_change,
 }
 
 

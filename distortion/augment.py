@@ -33,15 +33,10 @@ def percentile_stretch(x: Tensor, low: float = 0.1, high: float = 0.9) -> Tensor
     return ((x - lo) / (hi - lo).clamp_min(1e-6)).clamp(0, 1)
 
 
-def local_contrast(x: Tensor, sigma: float = 3.0, blur: float = 1.5, eps: float = 0.005) -> Tensor:
-    """What a person makes of a faint or broken pattern: smooth it at ``blur`` pixels (dotted or
-    striped strokes merge into lines), subtract each pixel's Gaussian-weighted neighbourhood mean
-    (``sigma`` pixels) and divide by the neighbourhood's standard deviation, then stretch per image
-    (:func:`percentile_stretch` at 2% / 98%).
-
-    Strokes of 5% contrast come out as strong as strokes of full contrast, wherever they are, so
-    neither low contrast, nor a bright patch elsewhere in the image, nor breaking the strokes into
-    dots hides a digit. The readers read original test digits through this view at about 96%.
+def local_normalize(x: Tensor, sigma: float = 3.0, blur: float = 1.5, eps: float = 0.005) -> Tensor:
+    """Smooth ``x`` at ``blur`` pixels, subtract each pixel's Gaussian-weighted neighbourhood mean
+    (``sigma`` pixels) and divide by the neighbourhood's standard deviation: the structure of an
+    image whatever its local contrast, as a differentiable map (unbounded; see :func:`local_contrast`).
     """
     if blur > 0:
         size = 2 * int(2 * blur) + 1
@@ -49,7 +44,20 @@ def local_contrast(x: Tensor, sigma: float = 3.0, blur: float = 1.5, eps: float 
     size = 2 * int(2 * sigma) + 1
     mean = kornia.filters.gaussian_blur2d(x, (size, size), (sigma, sigma), border_type="replicate")
     var = kornia.filters.gaussian_blur2d((x - mean) ** 2, (size, size), (sigma, sigma), border_type="replicate")
-    return percentile_stretch((x - mean) / (var.clamp_min(0).sqrt() + eps), 0.02, 0.98)
+    return (x - mean) / (var.clamp_min(0).sqrt() + eps)
+
+
+def local_contrast(x: Tensor, sigma: float = 3.0, blur: float = 1.5, eps: float = 0.005) -> Tensor:
+    """What a person makes of a faint or broken pattern: :func:`local_normalize` (smoothed at
+    ``blur`` pixels, so dotted or striped strokes merge into lines; each neighbourhood of ``sigma``
+    pixels brought to the same contrast), then stretched per image (:func:`percentile_stretch` at
+    2% / 98%).
+
+    Strokes of 5% contrast come out as strong as strokes of full contrast, wherever they are, so
+    neither low contrast, nor a bright patch elsewhere in the image, nor breaking the strokes into
+    dots hides a digit. The readers read original test digits through this view at about 96%.
+    """
+    return percentile_stretch(local_normalize(x, sigma, blur, eps), 0.02, 0.98)
 
 
 def outline(x: Tensor) -> Tensor:

@@ -7,6 +7,8 @@ call these same functions, so a number in a report and a term in a loss never dr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import kornia
 import torch
 from torch import Tensor
@@ -20,6 +22,12 @@ def check_image_pair(x: Tensor, y: Tensor) -> None:
         raise ValueError(f"expected images of shape (B, C, H, W), got {tuple(x.shape)}")
     if x.shape != y.shape:
         raise ValueError(f"expected two batches of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+
+
+def luma(x: Tensor) -> Tensor:
+    """The brightness a person sees: ITU-R 601 luma of RGB images, ``(B, 3, H, W) -> (B, 1, H, W)``;
+    a one-channel image is its own luma."""
+    return x if x.shape[1] == 1 else kornia.color.rgb_to_grayscale(x)
 
 
 def edge_magnitude(x: Tensor) -> Tensor:
@@ -65,6 +73,27 @@ def content_change(x: Tensor, y: Tensor) -> Tensor:
     return 100.0 * (1.0 - r)
 
 
+def _local_r2(x: Tensor, y: Tensor, window: int) -> tuple[Tensor, Tensor]:
+    """Squared Pearson correlation of ``x`` and ``y`` in each ``window`` patch (stride ``window // 2``)
+    and the variance of ``x`` there: two maps ``(B, C, h, w)``."""
+
+    def pool(t: Tensor) -> Tensor:
+        return torch.nn.functional.avg_pool2d(t, window, stride=max(1, window // 2))
+
+    mx, my = pool(x), pool(y)
+    var_x = (pool(x * x) - mx * mx).clamp_min(0)
+    var_y = (pool(y * y) - my * my).clamp_min(0)
+    cov = pool(x * y) - mx * my
+    return (cov * cov / (var_x * var_y + 1e-10)).clamp(0, 1), var_x
+
+
+def _weighted_root(r2: Tensor, var_x: Tensor, power: float = 1.0) -> Tensor:
+    """``sqrt`` of the ``var_x``-weighted power mean of the patches' ``r2``: 1 is the plain mean, a
+    larger ``power`` leans towards the best-correlated patches."""
+    weighted = (var_x * r2.pow(power)).flatten(1).sum(1) / (var_x.flatten(1).sum(1) + _EPS)
+    return torch.sqrt((weighted + _EPS).pow(1.0 / power))
+
+
 def local_correlation(x: Tensor, y: Tensor, window: int = 16) -> Tensor:
     """How much of ``x``'s local structure ``y`` follows: root mean squared Pearson correlation over
     ``window``-sized patches (stride ``window // 2``, every channel), weighted by the variance of
@@ -77,18 +106,69 @@ def local_correlation(x: Tensor, y: Tensor, window: int = 16) -> Tensor:
     check_image_pair(x, y)
     dtype = torch.promote_types(x.dtype, torch.float32)
     x, y = x.to(dtype), y.to(dtype)
+    return _weighted_root(*_local_r2(x, y, min(window, *x.shape[-2:])))
+
+
+def shifted(y: Tensor, max_shift: int, step: int = 1) -> Iterator[Tensor]:
+    """``y`` translated by every ``(dy, dx)`` in ``range(-max_shift, max_shift + 1, step)`` squared,
+    edges replicated: ``(2 * max_shift // step + 1) ** 2`` images of ``y``'s shape, one at a time."""
+    m = max_shift
+    padded = torch.nn.functional.pad(y, (m, m, m, m), mode="replicate") if m else y
+    h, w = y.shape[-2:]
+    for dy in range(-m, m + 1, step):
+        for dx in range(-m, m + 1, step):
+            yield padded[..., m + dy : m + dy + h, m + dx : m + dx + w]
+
+
+def aligned_local_correlation(
+    x: Tensor, y: Tensor, window: int = 16, max_shift: int = 6, step: int = 2, power: float = 1.0
+) -> Tensor:
+    """:func:`local_correlation` where each patch of ``y`` may be displaced by up to ``max_shift``
+    pixels (every ``step``), the best-matching displacement counting, in ``[0, 1]``.
+
+    A person recognises a face moved or warped by a few pixels; a pixel-aligned correlation does
+    not, and a generator learns to shift its output to win it. ``power > 1`` averages the patches'
+    squared correlations as a power mean, so that a few intact patches (the eyes and mouth of a
+    face) count for more than many blanked ones.
+    """
+    check_image_pair(x, y)
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    x, y = x.to(dtype), y.to(dtype)
     window = min(window, *x.shape[-2:])
+    maps = [_local_r2(x, moved, window) for moved in shifted(y, max_shift, step)]
+    r2 = torch.stack([r2 for r2, _ in maps]).amax(0)
+    return _weighted_root(r2, maps[0][1], power)
 
-    def pool(t: Tensor) -> Tensor:
-        return torch.nn.functional.avg_pool2d(t, window, stride=max(1, window // 2))
 
-    mx, my = pool(x), pool(y)
-    var_x = (pool(x * x) - mx * mx).clamp_min(0)
-    var_y = (pool(y * y) - my * my).clamp_min(0)
-    cov = pool(x * y) - mx * my
-    r2 = (cov * cov / (var_x * var_y + 1e-10)).clamp(0, 1)
-    weighted = (var_x * r2).flatten(1).sum(1) / (var_x.flatten(1).sum(1) + _EPS)
-    return torch.sqrt(weighted + _EPS)
+def shifted_pearson(x: Tensor, y: Tensor, max_shift: int) -> Tensor:
+    """:func:`pearson` of ``x`` with ``y`` translated by every ``(dy, dx)`` of at most ``max_shift``
+    pixels (edges replicated), ``(B, (2 * max_shift + 1) ** 2)``; all shifts at once as one grouped
+    convolution of ``y`` with ``x``."""
+    check_image_pair(x, y)
+    b, c, h, w = x.shape
+    m, n = max_shift, c * h * w
+    xc = x - x.mean((1, 2, 3), keepdim=True)
+    padded = torch.nn.functional.pad(y, (m, m, m, m), mode="replicate")
+    dot = torch.nn.functional.conv2d(
+        padded.reshape(1, b * c, h + 2 * m, w + 2 * m), xc.reshape(b * c, 1, h, w), groups=b * c
+    )
+    dot = dot.reshape(b, c, -1).sum(1)
+    sum_y = torch.nn.functional.avg_pool2d(padded, (h, w), stride=1).reshape(b, c, -1).sum(1) * (h * w)
+    sum_yy = torch.nn.functional.avg_pool2d(padded * padded, (h, w), stride=1).reshape(b, c, -1).sum(1) * (h * w)
+    var_y = (sum_yy - sum_y * sum_y / n).clamp_min(0)
+    return dot / torch.sqrt(xc.pow(2).flatten(1).sum(1, keepdim=True) * var_y + _EPS)
+
+
+def registered_content_change(x: Tensor, y: Tensor, max_shift: int = 8) -> Tensor:
+    """:func:`content_change` at the translation of ``y`` by at most ``max_shift`` pixels that
+    leaves the least change: what remains once a shift, which a person ignores, is undone (never
+    more than the plain content change)."""
+    check_image_pair(x, y)
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    x, y = x.to(dtype), y.to(dtype)
+    r_pix = shifted_pearson(x, y, max_shift).abs()
+    r_edge = shifted_pearson(edge_magnitude(x), edge_magnitude(y), max_shift).abs()
+    return 100.0 * (1.0 - torch.maximum(r_pix, r_edge).amax(1))
 
 
 def local_content_change(x: Tensor, y: Tensor, window: int = 16) -> Tensor:

@@ -21,7 +21,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from distortion.image_metrics import check_image_pair, edge_magnitude, edge_pearson, local_correlation, pearson, ssim
+from distortion.augment import local_normalize
+from distortion.image_metrics import (
+    aligned_local_correlation,
+    check_image_pair,
+    edge_magnitude,
+    edge_pearson,
+    local_correlation,
+    luma,
+    pearson,
+    ssim,
+)
 
 ImageDistance = Callable[[Tensor, Tensor], Tensor]
 
@@ -114,6 +124,41 @@ def coarse_decorrelation_distance(x: Tensor, y: Tensor, factors: tuple[int, ...]
     return 1.0 - torch.stack(c2).mean(0)
 
 
+def structure_decorrelation_distance(
+    x: Tensor,
+    y: Tensor,
+    window: int = 16,
+    sigma: float = 3.0,
+    blur: float = 1.5,
+    max_shift: int = 6,
+    shift_step: int = 3,
+    power: float = 1.0,
+) -> Tensor:
+    """``1 - max_v c_v^2`` over the views ``v`` of ``y`` (its luma and each channel), with ``c_v`` the
+    :func:`~distortion.image_metrics.aligned_local_correlation` of ``x``'s luma and ``v``, both first
+    :func:`~distortion.augment.local_normalize`-d (smoothed at ``blur``, brought to one contrast in
+    every ``sigma`` neighbourhood), each patch matched within ``max_shift`` pixels (tried every
+    ``shift_step``; the smoothing bridges the steps between), the patches
+    averaged as a power mean of exponent ``power`` (> 1: blanking some patches does not excuse
+    keeping others intact).
+
+    What a person sees of a face is the layout of its light and dark structure at whatever
+    contrast, in whichever colour and wherever it moved by a few pixels: a faint copy, a colour
+    wash, the face moved into another channel or translated all keep some ``c_v`` high; stripes
+    finer than ``blur`` are smoothed away before the comparison.
+    """
+    check_image_pair(x, y)
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    x, y = x.to(dtype), y.to(dtype)
+    views = [y] if y.shape[1] == 1 else [luma(y), *y.split(1, dim=1)]
+    target = local_normalize(luma(x), sigma, blur)
+    c = [
+        aligned_local_correlation(target, local_normalize(v, sigma, blur), window, max_shift, shift_step, power)
+        for v in views
+    ]
+    return 1.0 - torch.stack(c).pow(2).amax(0)
+
+
 IMAGE_DISTANCES: dict[str, ImageDistance] = {
     "l1": l1_distance,
     "mse": mse_distance,
@@ -125,6 +170,7 @@ IMAGE_DISTANCES: dict[str, ImageDistance] = {
     "lowfreq_decorrelation": lowfreq_decorrelation_distance,
     "local_decorrelation": local_decorrelation_distance,
     "coarse_decorrelation": coarse_decorrelation_distance,
+    "structure_decorrelation": structure_decorrelation_distance,
 }
 
 

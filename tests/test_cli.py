@@ -135,6 +135,9 @@ def test_every_config_parses(tmp_path) -> None:
     result = run_cli("fit", "--config", "configs/lfw_generator.yaml", "--print_config")
     assert result.returncode == 0, result.stderr
     assert "class_path: distortion.backbones.DlibResNet" in result.stdout
+    result = run_cli("fit", "--config", "configs/lfw_generator_structure.yaml", "--print_config")
+    assert result.returncode == 0, result.stderr
+    assert "structure_decorrelation: 2.0" in result.stdout and "beta: 40.0" in result.stdout
 
 
 def test_sweep_writes_one_row_per_run_a_table_and_a_plot(trained, tmp_path) -> None:

@@ -141,3 +141,36 @@ def test_local_contrast_is_differentiable_in_float64() -> None:
 
     y = torch.rand(2, 1, 14, 14, dtype=torch.float64, generator=torch.Generator().manual_seed(1)).requires_grad_()
     assert torch.autograd.gradcheck(local_contrast, (y,), eps=1e-6, atol=1e-4)
+
+
+def test_a_translation_fools_pixel_aligned_correlations_but_not_the_aligned_ones(mnist_digits) -> None:
+    from distortion.image_metrics import aligned_local_correlation, registered_content_change
+
+    x = mnist_digits[:8]
+    moved = torch.roll(x, shifts=(3, -2), dims=(2, 3))  # the same digit, 3 px down and 2 px left
+    assert content_change(x, moved).mean() > 40
+    assert local_correlation(x, moved, window=8).mean() < 0.6
+    assert aligned_local_correlation(x, moved, window=8, max_shift=4, step=1).min() > 0.97
+    assert registered_content_change(x, moved).max() < 5.0  # only the wrapped-around edge differs
+    assert registered_content_change(x, x).max() < 1e-3
+    noise = torch.rand_like(x)
+    assert registered_content_change(x, noise).min() > 60  # unrelated stays unrelated
+    assert (registered_content_change(x, noise) <= content_change(x, noise) + 1e-4).all()
+
+
+def test_aligned_local_correlation_is_differentiable_in_float64() -> None:
+    from distortion.image_metrics import aligned_local_correlation
+
+    x = torch.rand(2, 1, 20, 20, dtype=torch.float64)
+    y = torch.rand(2, 1, 20, 20, dtype=torch.float64, requires_grad=True)
+    fn = lambda t: aligned_local_correlation(x, t, window=8, max_shift=2)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (y,), eps=1e-6, atol=1e-4)
+
+
+def test_shifted_pearson_equals_pearson_of_each_translated_image() -> None:
+    from distortion.image_metrics import shifted, shifted_pearson
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(2, 3, 20, 24, generator=g), torch.rand(2, 3, 20, 24, generator=g)
+    expected = torch.stack([pearson(x, moved) for moved in shifted(y, 3)], dim=1)
+    torch.testing.assert_close(shifted_pearson(x, y, 3), expected, atol=1e-5, rtol=0)

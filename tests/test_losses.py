@@ -159,3 +159,19 @@ def test_a_distance_with_options_is_differentiable_in_float64() -> None:
     y = torch.rand(2, 1, 16, 16, dtype=torch.float64, requires_grad=True)
     fn = get_image_distance({"local_decorrelation": {"weight": 2.0, "window": 8, "factor": 2}})
     assert torch.autograd.gradcheck(lambda t: fn(x, t), (y,), eps=1e-6, atol=1e-4)
+
+
+def test_structure_decorrelation_sees_a_faint_recoloured_copy_in_any_channel() -> None:
+    from distortion.losses import structure_decorrelation_distance
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.nn.functional.interpolate(torch.rand(2, 3, 8, 8, generator=g), size=64, mode="bilinear")
+    x = x.mean(1, keepdim=True).expand(-1, 3, -1, -1)  # grey, like a face's shared structure
+    faint = torch.cat([0.9 - 0.05 * x[:, :1], torch.full_like(x[:, :1], 0.3), 0.5 + 0.05 * x[:, :1]], dim=1)
+    in_green_only = torch.cat([torch.full_like(x[:, :1], 0.8), x[:, :1], torch.full_like(x[:, :1], 0.1)], dim=1)
+    assert structure_decorrelation_distance(x, faint).max() < 0.05  # 5% contrast, inverted in red, colour-washed
+    assert structure_decorrelation_distance(x, in_green_only).max() < 0.05
+    moved = torch.roll(x, shifts=(3, 3), dims=(2, 3))  # a translation is no escape
+    assert structure_decorrelation_distance(x, moved).max() < 0.05
+    shuffled = x[..., torch.randperm(64, generator=g)][..., torch.randperm(64, generator=g), :]
+    assert structure_decorrelation_distance(x, shuffled).min() > 0.5
