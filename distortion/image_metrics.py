@@ -73,18 +73,18 @@ def content_change(x: Tensor, y: Tensor) -> Tensor:
     return 100.0 * (1.0 - r)
 
 
-def _local_r2(x: Tensor, y: Tensor, window: int) -> tuple[Tensor, Tensor]:
-    """Squared Pearson correlation of ``x`` and ``y`` in each ``window`` patch (stride ``window // 2``)
-    and the variance of ``x`` there: two maps ``(B, C, h, w)``."""
+def _patch_pool(t: Tensor, window: int) -> Tensor:
+    """Mean of each ``window`` patch, stride ``window // 2``."""
+    return torch.nn.functional.avg_pool2d(t, window, stride=max(1, window // 2))
 
-    def pool(t: Tensor) -> Tensor:
-        return torch.nn.functional.avg_pool2d(t, window, stride=max(1, window // 2))
 
-    mx, my = pool(x), pool(y)
-    var_x = (pool(x * x) - mx * mx).clamp_min(0)
-    var_y = (pool(y * y) - my * my).clamp_min(0)
-    cov = pool(x * y) - mx * my
-    return (cov * cov / (var_x * var_y + 1e-10)).clamp(0, 1), var_x
+def _patch_r2(x: Tensor, mean_x: Tensor, var_x: Tensor, y: Tensor, window: int) -> Tensor:
+    """Squared Pearson correlation of ``x`` and ``y`` in each patch (see :func:`_patch_pool`), given
+    ``x``'s patch means and variances, which stay the same for every ``y`` compared with it."""
+    mean_y = _patch_pool(y, window)
+    var_y = (_patch_pool(y * y, window) - mean_y * mean_y).clamp_min(0)
+    cov = _patch_pool(x * y, window) - mean_x * mean_y
+    return (cov * cov / (var_x * var_y + 1e-10)).clamp(0, 1)
 
 
 def _weighted_root(r2: Tensor, var_x: Tensor, power: float = 1.0) -> Tensor:
@@ -103,10 +103,7 @@ def local_correlation(x: Tensor, y: Tensor, window: int = 16) -> Tensor:
     place: every textured patch of ``x`` counts by its own contrast. A flat patch of ``y`` carries
     no correlation.
     """
-    check_image_pair(x, y)
-    dtype = torch.promote_types(x.dtype, torch.float32)
-    x, y = x.to(dtype), y.to(dtype)
-    return _weighted_root(*_local_r2(x, y, min(window, *x.shape[-2:])))
+    return aligned_local_correlation(x, y, window, max_shift=0)
 
 
 def shifted(y: Tensor, max_shift: int, step: int = 1) -> Iterator[Tensor]:
@@ -135,9 +132,10 @@ def aligned_local_correlation(
     dtype = torch.promote_types(x.dtype, torch.float32)
     x, y = x.to(dtype), y.to(dtype)
     window = min(window, *x.shape[-2:])
-    maps = [_local_r2(x, moved, window) for moved in shifted(y, max_shift, step)]
-    r2 = torch.stack([r2 for r2, _ in maps]).amax(0)
-    return _weighted_root(r2, maps[0][1], power)
+    mean_x = _patch_pool(x, window)
+    var_x = (_patch_pool(x * x, window) - mean_x * mean_x).clamp_min(0)
+    r2 = torch.stack([_patch_r2(x, mean_x, var_x, moved, window) for moved in shifted(y, max_shift, step)]).amax(0)
+    return _weighted_root(r2, var_x, power)
 
 
 def shifted_pearson(x: Tensor, y: Tensor, max_shift: int) -> Tensor:
