@@ -5,31 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
-import torch
 from lightning.pytorch.loggers import WandbLogger
-from torch import Tensor
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import save_image
 
 from callbacks.run_dir import run_dir
 from distortion.augment import local_contrast
-
-
-def pair_grid(originals: Tensor, *transformed: Tensor, per_row: int = 8, scale: int = 3) -> Tensor:
-    """Image ``(3, H', W')``: rows of ``per_row`` originals, each followed by the same images from
-    every batch of ``transformed`` (e.g. G(x), then an attacker's reconstruction of x)."""
-    for batch in transformed:
-        if batch.shape != originals.shape:
-            raise ValueError(f"expected batches of one shape, got {tuple(originals.shape)} and {tuple(batch.shape)}")
-    rows = []
-    for start in range(0, len(originals), per_row):
-        rows += [batch[start : start + per_row] for batch in (originals, *transformed)]
-    images = torch.cat(
-        [r if len(r) == per_row else torch.cat([r, r.new_ones(per_row - len(r), *r.shape[1:])]) for r in rows]
-    )
-    if images.shape[1] == 1:
-        images = images.expand(-1, 3, -1, -1)
-    images = torch.nn.functional.interpolate(images.float(), scale_factor=scale, mode="nearest")
-    return make_grid(images, nrow=per_row, padding=2, pad_value=0.5)
+from distortion.grids import pair_grid
 
 
 class ImageGrid(L.Callback):
@@ -57,7 +38,7 @@ class ImageGrid(L.Callback):
         n = self.num_images
         x, g = outputs["x_a"][:n].cpu().float(), outputs["g_a"][:n].cpu().float()
         views = [g, local_contrast(g)] if self.local_contrast else [g]
-        grid = pair_grid(x, *views, per_row=self.per_row)
+        grid = pair_grid(x, *views, per_row=self.per_row, scale=3 if x.shape[-1] < 64 else 1)
         directory = run_dir(trainer)
         if directory is not None:
             name = "grid.png" if stage == "test" else f"grids/epoch_{trainer.current_epoch:03d}.png"

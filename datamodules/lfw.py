@@ -18,10 +18,12 @@ from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from datamodules.base import SplitDataModule
-from datamodules.data_root import resolve_data_root
+from datamodules.batches import PairBatch
 from datamodules.lfw_pairs import VIEW_FILES, LFWPair, read_pairs
 from datamodules.pairs import ImageDataset, TripletDataset
-from distortion.chip_cache import ChipCache, build_chip_cache, default_cache_dir
+from distortion.chip_cache import ChipCache, build_chip_cache
+from distortion.image_io import chips_to_tensor
+from distortion.paths import default_cache_dir, resolve_data_root
 
 __all__ = ["LFWDataModule", "LFWPairDataset", "identity_split"]
 
@@ -33,7 +35,7 @@ def identity_split(names: list[str], held_out: list[list[LFWPair]]) -> list[str]
 
 
 class LFWPairDataset(Dataset):
-    """``(x_a, y_a, x_b, y_b, same, fold)`` items for LFW pairs; ``y`` is an identity number.
+    """:class:`~datamodules.batches.PairBatch` items for LFW pairs; ``y`` is an identity number.
 
     Each fold must hold as many matched as mismatched pairs, as LFW's lists do.
     """
@@ -53,15 +55,10 @@ class LFWPairDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, k: int) -> tuple[Tensor, ...]:
+    def __getitem__(self, k: int) -> PairBatch:
         ra, ya, rb, yb, same, fold = self.items[k]
-        return _to_tensor(self.chips[ra]), torch.tensor(ya), _to_tensor(self.chips[rb]), torch.tensor(yb), \
-            torch.tensor(int(same)), torch.tensor(fold)
-
-
-def _to_tensor(chip: np.ndarray) -> Tensor:
-    """``(S, S, 3)`` uint8 -> ``(3, S, S)`` float in [0, 1]."""
-    return torch.from_numpy(np.array(chip)).permute(2, 0, 1).float().div_(255)
+        return PairBatch(chips_to_tensor(self.chips[ra]), torch.tensor(ya), chips_to_tensor(self.chips[rb]),
+                         torch.tensor(yb), torch.tensor(int(same)), torch.tensor(fold))
 
 
 class _TrainImages(Dataset):
@@ -83,7 +80,8 @@ class _TrainImages(Dataset):
         return len(self.base)
 
     def __getitem__(self, i: int) -> tuple[Tensor, ...]:
-        return tuple(self.transform(x.float().div(255)) if x.ndim == 3 else x for x in self.base[i])
+        item = self.base[i]
+        return type(item)(*(self.transform(x.float().div(255)) if x.ndim == 3 else x for x in item))
 
 
 class LFWDataModule(SplitDataModule):

@@ -6,6 +6,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from datamodules.batches import ImageBatch, PairBatch, TripletBatch
+
 
 def make_verification_pairs(labels: Tensor, seed: int) -> Tensor:
     """One pair per image: ``(i, j, same)`` rows, half genuine (same label) and half impostor.
@@ -43,7 +45,7 @@ def make_verification_pairs(labels: Tensor, seed: int) -> Tensor:
 
 
 class ImageDataset(Dataset):
-    """``(image, label)`` items from an image tensor ``(N, C, H, W)`` and labels ``(N,)``."""
+    """``ImageBatch(image, label)`` items from an image tensor ``(N, C, H, W)`` and labels ``(N,)``."""
 
     def __init__(self, images: Tensor, labels: Tensor) -> None:
         self.images, self.labels = images, labels
@@ -51,12 +53,12 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
-        return self.images[i], self.labels[i]
+    def __getitem__(self, i: int) -> ImageBatch:
+        return ImageBatch(self.images[i], self.labels[i])
 
 
 class TripletDataset(ImageDataset):
-    """``(anchor, positive, negative, label_a, label_n)`` items, resampled each epoch from a seeded stream."""
+    """Triplet items (:class:`~datamodules.batches.TripletBatch`), resampled each epoch from a seeded stream."""
 
     def __init__(self, images: Tensor, labels: Tensor, seed: int = 0) -> None:
         super().__init__(images, labels)
@@ -67,16 +69,16 @@ class TripletDataset(ImageDataset):
         members = self.by_label[label]
         return int(members[torch.randint(len(members), (1,), generator=self.generator)])
 
-    def __getitem__(self, i: int) -> tuple[Tensor, ...]:
+    def __getitem__(self, i: int) -> TripletBatch:
         label = int(self.labels[i])
         others = [c for c in self.by_label if c != label]
         neg_label = others[int(torch.randint(len(others), (1,), generator=self.generator))]
         p, n = self._pick(label), self._pick(neg_label)
-        return self.images[i], self.images[p], self.images[n], self.labels[i], self.labels[n]
+        return TripletBatch(self.images[i], self.images[p], self.images[n], self.labels[i], self.labels[n])
 
 
 class PairDataset(Dataset):
-    """``(x_a, y_a, x_b, y_b, same)`` items for the rows of :func:`make_verification_pairs`."""
+    """:class:`~datamodules.batches.PairBatch` items (one fold) for the rows of :func:`make_verification_pairs`."""
 
     def __init__(self, images: Tensor, labels: Tensor, pairs: Tensor) -> None:
         self.images, self.labels, self.pairs = images, labels, pairs
@@ -84,6 +86,7 @@ class PairDataset(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def __getitem__(self, k: int) -> tuple[Tensor, ...]:
+    def __getitem__(self, k: int) -> PairBatch:
         i, j, same = self.pairs[k].tolist()
-        return self.images[i], self.labels[i], self.images[j], self.labels[j], torch.tensor(same)
+        return PairBatch(self.images[i], self.labels[i], self.images[j], self.labels[j], torch.tensor(same),
+                         torch.tensor(0))

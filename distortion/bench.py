@@ -30,13 +30,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from datamodules.data_root import resolve_data_root
 from distortion.alignment import ALIGNERS
 from distortion.backbones import DlibResNet
 from distortion.backbones.dlib_resnet import DLIB_RESNET_FILE, dlib_model_path
 from distortion.losses import ImageDistance, get_image_distance, mse_distance
 from distortion.models import MLPEmbedding, UNet
 from distortion.modules.distortion import distortion_loss_terms
+from distortion.paths import lfw_root
 
 MNIST_SETTINGS = ("fp32", "bf16", "bf16_channels_last")
 PORT_SETTINGS = ("fp32", "fp32_channels_last", "bf16_channels_last")
@@ -60,8 +60,7 @@ def _lfw_photos(count: int) -> list:
     from distortion.alignment import read_rgb
     from distortion.chip_cache import list_images
 
-    lfw = resolve_data_root(None, "lfw") / "lfw"
-    return [read_rgb(p)[0] for p in list_images(lfw)[:count]]
+    return [read_rgb(p)[0] for p in list_images(lfw_root())[:count]]
 
 
 def measure_alignment(aligner_name: str, count: int = 64) -> dict[str, float]:

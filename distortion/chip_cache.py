@@ -1,4 +1,4 @@
-"""A cache of aligned face chips: built once by ``distortion align``, read by every LFW run.
+"""A cache of aligned face chips: built once (``distortion align``), read by every LFW run.
 
 Layout of a cache folder:
 
@@ -30,17 +30,10 @@ from tqdm import tqdm
 
 from distortion.alignment import ALIGNERS, ImageReadError, read_rgb
 
-__all__ = [
-    "ChipCache", "align", "build_chip_cache", "default_cache_dir", "image_folder", "list_images", "person_and_number"
-]
+__all__ = ["ChipCache", "build_chip_cache", "image_folder", "list_images", "person_and_number"]
 
 INDEX_FIELDS = ("row", "path", "name", "number", "method", "box", "note")
 _NUMBER = re.compile(r"_(\d+)$")
-
-
-def default_cache_dir(aligner: str) -> Path:
-    """``$DISTORTION_CACHE/lfw_<aligner>``, default ``./cache/lfw_<aligner>``."""
-    return Path(os.environ.get("DISTORTION_CACHE", "cache")) / f"lfw_{aligner}"
 
 
 def image_folder(data: str | Path) -> Path:
@@ -210,34 +203,3 @@ def _assemble(out: Path, parts_dir: Path, n_parts: int, backbone: str, plan: str
     meta["converted"] = sum(1 for row in index if row["note"].startswith("converted"))
     (out / "meta.json").write_text(json.dumps(meta, indent=2))
     return ChipCache.load(out)
-
-
-def align(
-    data: str | None = None,
-    backbone: str = "dlib",
-    out: str | None = None,
-    workers: int | None = None,
-    chunk_size: int = 128,
-    limit: int | None = None,
-) -> dict:
-    """``distortion align``: write aligned chips of a folder (default: LFW) to a cache, once.
-
-    Args:
-        data: an image folder or an LFW root; default ``$DISTORTION_DATA/lfw``.
-        backbone: whose alignment: ``dlib`` (150 px, dlib's detector and landmarks) or
-            ``facenet`` (160 px, MTCNN).
-        out: the cache folder; default ``$DISTORTION_CACHE/lfw_<backbone>`` (``./cache``).
-        workers: processes (default: every core).
-        chunk_size: files per chunk, the unit of resumption after a killed run.
-        limit: only the first ``limit`` files.
-    """
-    from datamodules.data_root import resolve_data_root
-
-    root = Path(data) if data else resolve_data_root(None, "lfw") / "lfw"
-    cache = build_chip_cache(root, out or default_cache_dir(backbone), backbone, workers, chunk_size, limit)
-    skipped = [row for row in cache.index if row["row"] < 0]
-    meta = cache.meta
-    print(f"{cache.root}: {meta['chips']} chips of {meta['files']} files, by method {meta['methods']}")
-    for row in skipped:
-        print(f"  skipped {row['path']}: {row['note']}")
-    return cache.meta

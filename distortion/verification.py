@@ -8,15 +8,53 @@ several processes scores all pairs, never a per-process subset.
 
 from __future__ import annotations
 
+from typing import NamedTuple, TypeVar
+
 import torch
 from torch import Tensor
 from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAUROC, BinaryEER, BinaryROC
 
+T = TypeVar("T")
+
+
+class Comparison(NamedTuple):
+    """How a system compares a pair: whether the enrolment and the probe are distorted images."""
+
+    enrol_distorted: bool
+    probe_distorted: bool
+    title: str
+
+    def sides(self, original: tuple[T, T], distorted: tuple[T, T]) -> tuple[T, T]:
+        """The enrolment and the probe of this comparison, from ``(enrolment, probe)`` of originals and
+        of distorted images (embeddings, mappings of them, or the keys that hold them)."""
+        return (
+            distorted[0] if self.enrol_distorted else original[0],
+            distorted[1] if self.probe_distorted else original[1],
+        )
+
+
+# The three comparisons every report scores, by name.
+COMPARISONS: dict[str, Comparison] = {
+    "orig": Comparison(False, False, "original vs original"),  # F alone
+    "deploy": Comparison(True, False, "distorted enrolment vs original probe"),  # the store holds only G(x)
+    "distorted": Comparison(True, True, "distorted vs distorted"),
+}
+
 
 def pair_scores(emb_a: Tensor, emb_b: Tensor) -> Tensor:
     """Similarity scores ``1 / (1 + ||a - b||)`` of embedding pairs: ``(B, D), (B, D) -> (B,)``."""
     return 1.0 / (1.0 + (emb_a.float() - emb_b.float()).norm(dim=-1))
+
+
+def accuracy_at_threshold(scores: Tensor, same: Tensor, threshold: float | Tensor) -> float:
+    """Accuracy of deciding "same identity when score >= threshold" on pairs with labels ``same``."""
+    return float(((scores.double() >= threshold) == same.bool()).double().mean())
+
+
+def accept_rate(scores: Tensor, threshold: float | Tensor) -> float:
+    """The share of ``scores`` at or above ``threshold``: accepted as the same identity."""
+    return float((scores.double() >= threshold).double().mean())
 
 
 def tar_at_far(fpr: Tensor, tpr: Tensor, far: float) -> Tensor:
@@ -64,6 +102,13 @@ def verification_metrics() -> MetricCollection:
     )
 
 
+def view_metrics(scores: Tensor, same: Tensor) -> dict[str, float]:
+    """EER, ROC AUC, TAR at FAR 1% and 0.1% of one set of scored pairs (torchmetrics)."""
+    metrics = verification_metrics()
+    metrics.update(scores.float(), same.long())
+    return {k: float(v) for k, v in metrics.compute().items()}
+
+
 def best_threshold(scores: Tensor, same: Tensor) -> Tensor:
     """The threshold maximising the accuracy of "same person when score >= threshold".
 
@@ -106,5 +151,5 @@ def kfold_accuracy(scores: Tensor, same: Tensor, folds: Tensor) -> Tensor:
     for fold in torch.unique(folds):
         test = folds == fold
         threshold = best_threshold(scores[~test], same[~test])
-        accuracies.append(((scores[test].double() >= threshold) == same[test].bool()).double().mean())
-    return torch.stack(accuracies)
+        accuracies.append(accuracy_at_threshold(scores[test], same[test], threshold))
+    return torch.tensor(accuracies, dtype=torch.float64)

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+from distortion.reports import flatten_report
+
+__all__ = ["log_report_to_wandb"]
 
 
-def flatten_report(report: dict) -> dict[str, float | int]:
-    """The numbers of a nested report as ``section/key[/sub]`` entries (strings and lists left out)."""
-    flat: dict[str, float | int] = {}
-    for section, values in report.items():
-        if not isinstance(values, dict):
-            continue
-        for key, value in values.items():
-            if isinstance(value, dict):
-                flat |= {f"{section}/{key}/{k}": v for k, v in value.items() if isinstance(v, int | float)}
-            elif isinstance(value, int | float):
-                flat[f"{section}/{key}"] = value
-    return flat
-
-
-def log_report_to_wandb(report: dict, out_dir: Path, name: str, job_type: str, images: list[str]) -> None:
+def log_report_to_wandb(report: Mapping[str, Any], out_dir: Path, name: str, job_type: str, images: list[str]) -> None:
     """A W&B run (offline unless ``WANDB_MODE`` says otherwise) whose summary holds the report's numbers
     and which logs the PNGs ``<out_dir>/<image>.png`` that exist."""
     import wandb

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
-from tests.conftest import DATA
+from PIL import Image
 
-LFW = DATA / "lfw"
+LFW = Path(os.environ.get("DISTORTION_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "lfw"
 
 
 def people_with_images(count: int, min_images: int = 2, per_person: int = 2) -> dict[str, list[Path]]:
@@ -42,3 +43,22 @@ def make_tiny_lfw(root: Path, people: int = 10) -> Path:
     (root / "pairsDevTrain.txt").write_text("\n".join(view1) + "\n")
     (root / "pairsDevTest.txt").write_text("\n".join(view1) + "\n")
     return root
+
+
+def broken_files(folder) -> dict[str, str]:
+    """Files that must be skipped or converted, with the reason expected in the index."""
+    folder.mkdir(parents=True, exist_ok=True)
+    good = next(iter(people_with_images(1).values()))[0]
+    data = good.read_bytes()
+    (folder / "truncated_0001.jpg").write_bytes(data[: len(data) // 3])
+    (folder / "notes_0001.jpg").write_bytes(b"this is not a photo")
+    Image.open(good).convert("L").save(folder / "grey_0001.png")
+    Image.new("RGB", (20, 16)).save(folder / "tiny_0001.png")
+    Image.new("RGB", (250, 250), (128, 128, 128)).save(folder / "blank_0001.png")
+    return {
+        "truncated_0001.jpg": "corrupt image",
+        "notes_0001.jpg": "not an image",
+        "tiny_0001.png": "too small: 20x16",
+        "grey_0001.png": "converted from L",
+        "blank_0001.png": "",
+    }

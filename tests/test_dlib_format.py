@@ -58,8 +58,15 @@ def test_released_face_model_parses_to_the_documented_network() -> None:
     assert net.input.fields["mean_rgb"] == pytest.approx((122.782, 117.001, 104.298), abs=1e-3)
     names = [layer.name for layer in net.layers]
     counts = {name: names.count(name) for name in set(names)}
-    assert counts == {"con_4": 29, "affine_": 29, "relu_": 29, "add_prev_": 14, "avg_pool_2": 5, "max_pool_2": 1,
-                      "fc_2": 1}
+    assert counts == {
+        "con_4": 29,
+        "affine_": 29,
+        "relu_": 29,
+        "add_prev_": 14,
+        "avg_pool_2": 5,
+        "max_pool_2": 1,
+        "fc_2": 1,
+    }
     assert net.num_tag_or_skip_layers == 22  # 14 residual tags + 4 x (second tag + skip) in downsampling blocks
     stem = net.layers[0].fields
     assert (stem["num_filters"], stem["nr"], stem["stride_y"], stem["padding_y"]) == (32, 7, 2, 0)

@@ -53,3 +53,39 @@ def test_residual_unet_starts_near_the_identity_and_changes_in_logit_space() -> 
     torch.testing.assert_close(g(x), inner, atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="residual=True needs out_channels == in_channels"):
         UNet(3, out_channels=1, residual=True)
+
+
+class PooledTemplate(torch.nn.Module):
+    """An F that sees only 4x4 block means: pixels shuffled within a block leave F(x) unchanged."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.avg_pool2d(x, 4).flatten(1)
+
+
+@pytest.mark.parametrize("shape, stages, upsample", [((1, 28, 28), 2, 1), ((3, 150, 150), 3, 2)])
+def test_carrier_output_depends_on_x_only_through_f(shape, stages, upsample) -> None:
+    from distortion.models import CarrierGenerator
+
+    f = PooledTemplate()
+    dim = shape[0] * (shape[1] // 4) * (shape[2] // 4)
+    g = CarrierGenerator(dim, shape, noise_dim=4, width=4, stages=stages, upsample=upsample)
+    with pytest.raises(RuntimeError, match="call bind"):
+        g(torch.rand(1, *shape))
+    g.bind(f)
+    assert not any(name.startswith("_embedding") for name in g.state_dict())  # F is not part of G's state
+    x = torch.rand(2, *shape)
+    blocks = x.unfold(2, 4, 4).unfold(3, 4, 4)  # shuffle the pixels inside every 4x4 block
+    order = torch.randperm(16)
+    shuffled = blocks.reshape(*blocks.shape[:4], 16)[..., order].reshape(blocks.shape)
+    x2 = x.clone()
+    h, w = blocks.shape[2] * 4, blocks.shape[3] * 4
+    x2[..., :h, :w] = shuffled.permute(0, 1, 2, 4, 3, 5).reshape(2, shape[0], h, w)
+    assert not torch.equal(x, x2) and torch.allclose(f(x), f(x2), atol=1e-6)
+    torch.manual_seed(0)
+    a = g(x)
+    torch.manual_seed(0)
+    assert torch.allclose(a, g(x2), atol=1e-6)  # same template, same noise: the same image
+    torch.manual_seed(0)
+    assert torch.equal(a, g.decode(f(x)))  # G(x) is the decoder of F(x) and the noise
+    assert a.shape == x.shape and 0 <= float(a.min()) and float(a.max()) <= 1
+    assert not torch.equal(a, g(x))  # fresh noise at every call

@@ -1,9 +1,16 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import accuracy_score, roc_auc_score, roc_curve
 
-from distortion.verification import pair_scores, tar_at_far, threshold_at_far, verification_metrics
+from distortion.verification import (
+    best_threshold,
+    kfold_accuracy,
+    pair_scores,
+    tar_at_far,
+    threshold_at_far,
+    verification_metrics,
+)
 
 
 def sklearn_eer(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -63,3 +70,32 @@ def test_threshold_at_far_rejects_bad_input() -> None:
         threshold_at_far(torch.rand(10), 1.0)
     with pytest.raises(ValueError, match="no impostor"):
         threshold_at_far(torch.tensor([]), 0.1)
+
+
+def _brute_force_best_accuracy(scores: np.ndarray, same: np.ndarray) -> float:
+    candidates = np.concatenate([[scores.min() - 1], scores, [scores.max() + 1]])
+    return max(accuracy_score(same, scores >= t) for t in candidates)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_best_threshold_reaches_the_brute_force_accuracy(seed) -> None:
+    g = torch.Generator().manual_seed(seed)
+    same = torch.rand(200, generator=g) < 0.5
+    scores = torch.round((torch.rand(200, generator=g) + 0.6 * same) * 20) / 20  # many ties
+    t = best_threshold(scores, same)
+    ours = accuracy_score(same.numpy(), (scores.double() >= t).numpy())
+    assert ours == pytest.approx(_brute_force_best_accuracy(scores.numpy(), same.numpy()))
+
+
+def test_kfold_accuracy_chooses_each_threshold_on_the_other_folds() -> None:
+    g = torch.Generator().manual_seed(0)
+    same = torch.rand(600, generator=g) < 0.5
+    scores = torch.rand(600, generator=g) + 0.8 * same
+    folds = torch.arange(600) % 10
+    accuracies = kfold_accuracy(scores, same, folds)
+    for k in range(10):
+        train, test = folds != k, folds == k
+        best = _brute_force_best_accuracy(scores[train].numpy(), same[train].numpy())
+        t = best_threshold(scores[train], same[train])
+        assert accuracy_score(same[train].numpy(), (scores[train].double() >= t).numpy()) == pytest.approx(best)
+        assert accuracies[k] == pytest.approx(accuracy_score(same[test].numpy(), (scores[test].double() >= t).numpy()))

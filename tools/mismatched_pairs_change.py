@@ -1,4 +1,4 @@
-"""How much two photos of different people differ by the report's measures (README: "Third round").
+"""How much two photos of different people differ by the report's measures (docs/lfw.md: "Third round").
 
 Content change, registered and local content change, and the structure distance between the two
 aligned chips of each mismatched DevTest pair: what a G that swapped every face for somebody
@@ -7,8 +7,8 @@ else's would score. Usage: ``DISTORTION_DATA=../shared/data python tools/mismatc
 
 import torch
 
-from callbacks.distortion_metrics import IMAGE_METRICS
 from datamodules import LFWDataModule
+from distortion.distortion_metrics import DISTORTION_METRICS
 from distortion.losses import structure_decorrelation_distance
 
 
@@ -16,12 +16,11 @@ def main() -> None:
     dm = LFWDataModule()
     dm.prepare_data()
     dm.setup("validate")
-    pairs = [item for item in dm.datasets["val"] if item[4] == 0]
-    a, b = torch.stack([p[0] for p in pairs]), torch.stack([p[2] for p in pairs])
+    pairs = [item for item in dm.datasets["val"] if item.same == 0]
+    a, b = torch.stack([p.x_a for p in pairs]), torch.stack([p.x_b for p in pairs])
     print(f"{len(a)} mismatched DevTest pairs")
-    measures = {
-        k: IMAGE_METRICS[k] for k in ("content_change_pct", "registered_content_change_pct", "local_content_change_pct")
-    }
+    names = ("content_change_pct", "registered_content_change_pct", "local_content_change_pct")
+    measures = {k: DISTORTION_METRICS[k] for k in names}
     measures["structure_decorrelation"] = structure_decorrelation_distance
     for name, fn in measures.items():
         v = torch.cat([fn(a[s : s + 50], b[s : s + 50]) for s in range(0, len(a), 50)])

@@ -6,12 +6,11 @@ alignment it expects (``aligner``, a key of :data:`distortion.alignment.ALIGNERS
 
 from __future__ import annotations
 
-from torch import nn
-
+from .base import FaceBackbone, require_face_backbone
 from .dlib_resnet import DlibResNet
 from .facenet import FacenetBackbone
 
-__all__ = ["BACKBONES", "DlibResNet", "FacenetBackbone", "create_backbone"]
+__all__ = ["BACKBONES", "DlibResNet", "FaceBackbone", "FacenetBackbone", "create_backbone", "require_face_backbone"]
 
 BACKBONES = {
     "dlib": DlibResNet,
@@ -19,7 +18,7 @@ BACKBONES = {
 }
 
 
-def create_backbone(name: str, **kwargs) -> nn.Module:
+def create_backbone(name: str, **kwargs) -> FaceBackbone:
     """Build a registered backbone by name, e.g. ``create_backbone("facenet", pretrained="casia-webface")``."""
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; known: {sorted(BACKBONES)}")

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .base import FaceBackbone
 from .dlib_format import DlibLayer, DlibNet, read_dlib_net
 
 __all__ = ["DlibResNet", "dlib_model_path", "zero_fill_add"]
@@ -103,7 +104,7 @@ _DLIB_MEAN_RGB = (122.782, 117.001, 104.298)
 _STAGES = ((32, 3, False), (64, 4, True), (128, 3, True), (256, 3, True), (256, 1, True))
 
 
-class DlibResNet(nn.Module):
+class DlibResNet(FaceBackbone):
     """dlib's face ResNet: (B, 3, 150, 150) RGB in [0, 1] -> (B, 128) embeddings (not normalised).
 
     Preprocessing travels with the weights: pixels are scaled to 0..255 and dlib's per-channel

@@ -11,7 +11,9 @@ import os
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+
+from .base import FaceBackbone
 
 __all__ = ["FacenetBackbone", "facenet_cache_path"]
 
@@ -27,7 +29,7 @@ def facenet_cache_path(pretrained: str) -> Path:
     return Path(home).expanduser() / "checkpoints" / _WEIGHT_FILES[pretrained]
 
 
-class FacenetBackbone(nn.Module):
+class FacenetBackbone(FaceBackbone):
     """InceptionResnetV1 on MTCNN-aligned 160x160 chips: ``(B, 3, 160, 160)`` in [0, 1] -> ``(B, 512)``.
 
     Preprocessing is facenet-pytorch's fixed standardisation ``(pixel - 127.5) / 128``; the

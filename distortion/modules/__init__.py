@@ -1,13 +1,13 @@
 """Thin LightningModules that wire networks and losses together.
 
 Every module's ``validation_step`` and ``test_step`` receive verification pairs
-``(x_a, y_a, x_b, y_b, same)`` (LFW adds the pair's ``fold``) and return a dict that the callbacks read:
+(:class:`~datamodules.batches.PairBatch`) and return a dict that the callbacks read:
 
 - ``x_a``, ``y_a``, ``same``: the enrolment images, their labels and the pair labels;
 - ``emb_a``, ``emb_b``: F on the originals (embedding and distortion modules);
 - ``g_a``, ``emb_ga``, ``emb_gb``: G's images and F on G's images (distortion module only);
 - ``logits_a``: class scores (reader module only);
-- ``fold``: the LFW fold of each pair, when the batch carries it.
+- ``fold``: the protocol fold of each pair (distortion module).
 """
 
 from distortion.modules.distortion import DistortionModule

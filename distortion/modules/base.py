@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import lightning as L
 import numpy as np
@@ -16,7 +16,8 @@ M = TypeVar("M", bound=L.LightningModule)
 
 
 class TrainableModule(L.LightningModule):
-    """A LightningModule trained with Adam, learning rate ``lr`` decayed by a cosine over the whole run.
+    """A LightningModule trained with Adam at learning rate ``lr``, decayed by a cosine over the whole run
+    to ``lr / 100`` (``lr_schedule="cosine"``) or kept constant (``"constant"``, as the paper trained).
 
     Checkpoints carry the global random states (torch, numpy, Python); with the datamodules'
     resumable sampler, a run killed at any step and resumed with ``--ckpt_path last`` ends with
@@ -25,15 +26,21 @@ class TrainableModule(L.LightningModule):
     ``weight_decay`` is Adam's L2 penalty (the paper's Keras models use an L2 kernel regulariser).
     """
 
-    def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
+    def __init__(
+        self, lr: float, weight_decay: float = 0.0, lr_schedule: Literal["cosine", "constant"] = "cosine"
+    ) -> None:
         super().__init__()
         if lr <= 0 or weight_decay < 0:
             raise ValueError(f"lr must be > 0 and weight_decay >= 0, got lr={lr}, weight_decay={weight_decay}")
-        self.lr, self.weight_decay = lr, weight_decay
+        if lr_schedule not in ("cosine", "constant"):
+            raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}")
+        self.lr, self.weight_decay, self.lr_schedule = lr, weight_decay, lr_schedule
 
     def configure_optimizers(self) -> dict:
         params = (p for p in self.parameters() if p.requires_grad)
         optimizer = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        if self.lr_schedule == "constant":
+            return {"optimizer": optimizer}
         steps = max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer is not None else 1
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps, eta_min=self.lr / 100)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

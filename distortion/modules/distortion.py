@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from datamodules.batches import ImageBatch, PairBatch
 from distortion.augment import local_contrast, percentile_stretch
-from distortion.losses import ImageDistance, get_image_distance, threshold_loss, uniform_prediction_loss
+from distortion.constraint import LagrangeMultiplier
+from distortion.distorter import Distorter
+from distortion.losses import ImageDistance, get_image_distance, squared_distance, uniform_prediction_loss
+from distortion.models.carrier import CarrierGenerator
 from distortion.modules.base import TrainableModule, built_by_cli, load_frozen
 from distortion.modules.embedding import EmbeddingModule
 from distortion.modules.reader import ReaderModule
+from distortion.storage import simulate_storage
 
 
 def distortion_loss_terms(
@@ -20,28 +27,33 @@ def distortion_loss_terms(
     distance: ImageDistance,
     x: Tensor,
     alpha: float,
-    beta: float,
+    beta: float | Tensor,
     tau: float,
     perceptual: nn.Module | None = None,
     gamma: float = 0.0,
     perceptual_stretch: bool = False,
     perceptual_local_contrast: bool = False,
+    robust: bool = False,
 ) -> dict[str, Tensor]:
     """One forward pass of the method: G(x), F(x), F(G(x)) and the loss
     ``L = -alpha * d_img + beta * threshold [+ gamma * KL(uniform || P(G(x)))]``.
 
-    With ``perceptual_stretch`` / ``perceptual_local_contrast`` the perceptual term is the mean of
-    P's term on G(x) and on G(x) with its contrast stretched (:func:`~distortion.augment.percentile_stretch`)
-    / locally normalised (:func:`~distortion.augment.local_contrast`), as a person turns up the
-    contrast of a faint image."""
-    gx = generator(x)
+    ``threshold`` is the paper's ``mean(relu(||F(x) - F(G(x))||^2 - tau))``; ``violation`` is the same
+    relative to the budget (divided by ``tau``), what a Lagrange multiplier follows. A
+    :class:`~distortion.models.CarrierGenerator` decodes the F(x) computed here (x reaches it only
+    through F). With ``robust``, F reads G(x) after a random storage round trip
+    (:func:`~distortion.storage.simulate_storage`). With ``perceptual_stretch`` /
+    ``perceptual_local_contrast`` the perceptual term is the mean of P's term on G(x) and on G(x)
+    with its contrast stretched / locally normalised, as a person turns up the contrast of a faint image."""
     with torch.no_grad():
         emb_x = embedding(x)
-    emb_gx = embedding(gx)
+    gx = generator.decode(emb_x) if isinstance(generator, CarrierGenerator) else generator(x)
+    emb_gx = embedding(simulate_storage(gx) if robust else gx)
     d_img = distance(x, gx.float()).mean()
-    d_emb = threshold_loss(emb_x.float(), emb_gx.float(), tau)
-    terms = {"gx": gx, "emb_x": emb_x, "emb_gx": emb_gx, "d_img": d_img, "threshold": d_emb}
-    loss = -alpha * d_img + beta * d_emb
+    hinge = F.relu(squared_distance(emb_x.float(), emb_gx.float()) - tau).mean()
+    terms = {"gx": gx, "emb_x": emb_x, "emb_gx": emb_gx, "d_img": d_img, "threshold": hinge}
+    terms["violation"] = hinge.detach() / tau if tau > 0 else hinge.detach()
+    loss = -alpha * d_img + beta * hinge
     if perceptual is not None and gamma > 0:
         views = [gx]
         views += [percentile_stretch(gx.float())] if perceptual_stretch else []
@@ -61,24 +73,36 @@ class DistortionModule(TrainableModule):
     Lightning switches the module to training.
 
     Args:
-        generator: the generator G (image in, image of the same shape in ``[0, 1]`` out).
+        generator: G (image in, image of the same shape in ``[0, 1]`` out); a
+            :class:`~distortion.models.CarrierGenerator` is bound to F here.
         embedding_ckpt: checkpoint of a trained F (written by the embedding run).
         embedding: a pretrained F as a module; give this or ``embedding_ckpt``, not both.
         image_distance: name of d_img (see :data:`distortion.losses.IMAGE_DISTANCES`), or a weighted
             sum of several, e.g. ``{mse: 1.0, decorrelation: 2.0}``.
         alpha: weight of the image distance (maximised).
-        beta: weight of the embedding threshold loss.
-        tau: squared embedding distance below which G is not penalised.
+        beta: weight of the embedding threshold term; with ``constraint="lagrangian"`` its starting value.
+        tau: the budget: squared embedding distance below which G is not penalised.
+        constraint: ``penalty`` (the paper: beta fixed) or ``lagrangian`` (beta becomes a Lagrange
+            multiplier that rises while the mean relative excess over tau is above
+            ``multiplier_tolerance`` and falls while it is below, see :mod:`distortion.constraint`).
+        multiplier_rate: speed of the multiplier's updates.
+        multiplier_tolerance: the mean excess ``mean(relu(d^2 - tau)) / tau`` the multiplier tolerates.
         alpha_warmup_steps: ramp alpha (and gamma) linearly from 0 over this many training steps, so
-            that G first learns to keep F's embedding before it is pushed away from x (avoids
-            collapsing to a saturated constant image at higher learning rates).
+            that G first learns to keep F's embedding before it is pushed away from x.
         perceptual_ckpt: checkpoint of a :class:`ReaderModule` used as the perceptual network P:
             the term ``gamma * KL(uniform || P(G(x)))`` pushes P towards not being able to read G(x).
             P must not be the evaluation reader (different seed and architecture).
         gamma: weight of the perceptual term (needs ``perceptual_ckpt``).
         perceptual_stretch: P also reads G(x) with its contrast stretched (a faint digit is no escape).
         perceptual_local_contrast: P also reads G(x) with its local contrast normalised.
+        robust_storage: F reads G(x) through a random, differentiable storage round trip in training
+            (8-bit, JPEG, resize), so that stored images keep their embedding.
+        refine_steps: evaluation only: refine each G(x) against F for this many steps
+            (:mod:`distortion.refinement`) before scoring it.
+        refine_lr: the refinement's learning rate.
+        storage: evaluation only: score the images as stored (``none``, ``png``, ``jpeg75``, ``resize0.8``).
         lr: Adam learning rate.
+        lr_schedule: ``cosine`` decay over the run, or ``constant`` (the paper).
     """
 
     def __init__(
@@ -90,14 +114,22 @@ class DistortionModule(TrainableModule):
         alpha: float = 1.0,
         beta: float = 1.0,
         tau: float = 0.0,
+        constraint: Literal["penalty", "lagrangian"] = "penalty",
+        multiplier_rate: float = 0.1,
+        multiplier_tolerance: float = 0.02,
         alpha_warmup_steps: int = 0,
         perceptual_ckpt: str | Path | None = None,
         gamma: float = 0.0,
         perceptual_stretch: bool = False,
         perceptual_local_contrast: bool = False,
+        robust_storage: bool = False,
+        refine_steps: int = 0,
+        refine_lr: float = 0.05,
+        storage: str = "none",
         lr: float = 1e-3,
+        lr_schedule: Literal["cosine", "constant"] = "cosine",
     ) -> None:
-        super().__init__(lr)
+        super().__init__(lr, lr_schedule=lr_schedule)
         for name, value in (
             ("alpha", alpha),
             ("beta", beta),
@@ -107,6 +139,8 @@ class DistortionModule(TrainableModule):
         ):
             if not value >= 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
+        if constraint not in ("penalty", "lagrangian"):
+            raise ValueError(f"constraint must be 'penalty' or 'lagrangian', got {constraint!r}")
         if (embedding_ckpt is None) == (embedding is None):
             raise ValueError("give F as exactly one of embedding_ckpt (an EmbeddingModule checkpoint) or embedding")
         self.distance = get_image_distance(image_distance)
@@ -115,13 +149,20 @@ class DistortionModule(TrainableModule):
         if embedding is None:
             embedding = load_frozen(EmbeddingModule, embedding_ckpt, "net")
         self.embedding = embedding.eval().requires_grad_(False)
+        if isinstance(generator, CarrierGenerator):
+            generator.bind(self.embedding)
         self.alpha, self.beta, self.tau = alpha, beta, tau
+        self.multiplier = (
+            LagrangeMultiplier(max(beta, 1e-2), multiplier_rate, multiplier_tolerance)
+            if constraint == "lagrangian" else None
+        )  # fmt: skip
         self.alpha_warmup_steps = alpha_warmup_steps
         if gamma > 0 and perceptual_ckpt is None:
             raise ValueError("gamma > 0 needs perceptual_ckpt, the checkpoint of the perceptual network P")
         self.perceptual = load_frozen(ReaderModule, perceptual_ckpt, "net") if perceptual_ckpt else None
         self.gamma, self.perceptual_stretch = gamma, perceptual_stretch
-        self.perceptual_local_contrast = perceptual_local_contrast
+        self.perceptual_local_contrast, self.robust_storage = perceptual_local_contrast, robust_storage
+        self.distorter = Distorter(self.embedding, self.generator, refine_steps, refine_lr, storage=storage)
 
     def warmup(self) -> float:
         """The share of alpha and gamma in force at the current training step (1 outside training)."""
@@ -132,6 +173,10 @@ class DistortionModule(TrainableModule):
     def current_alpha(self) -> float:
         """alpha after the linear warm-up at the current training step."""
         return self.alpha * self.warmup()
+
+    def current_beta(self) -> float | Tensor:
+        """The weight of the threshold term now: beta, or the Lagrange multiplier's value."""
+        return self.beta if self.multiplier is None else self.multiplier.value.clone()
 
     def train(self, mode: bool = True) -> DistortionModule:
         """Switch G's mode; F and P stay in eval mode."""
@@ -146,11 +191,12 @@ class DistortionModule(TrainableModule):
         return self.generator(x)
 
     def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
-        """G(x), F(x), F(G(x)) and the loss with its two terms, for one batch of originals."""
+        """G(x), F(x), F(G(x)) and the loss with its terms, for one batch of originals."""
         share = self.warmup()
         return distortion_loss_terms(
-            self.generator, self.embedding, self.distance, x, self.alpha * share, self.beta, self.tau,
+            self.generator, self.embedding, self.distance, x, self.alpha * share, self.current_beta(), self.tau,
             self.perceptual, self.gamma * share, self.perceptual_stretch, self.perceptual_local_contrast,
+            robust=self.robust_storage and self.training,
         )  # fmt: skip
 
     def _log_terms(self, stage: str, terms: dict[str, Tensor], batch_size: int) -> None:
@@ -158,40 +204,45 @@ class DistortionModule(TrainableModule):
             if key in terms:
                 self.log(f"{stage}/{key}", terms[key], prog_bar=key == "loss", batch_size=batch_size)
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        x, _ = batch
-        terms = self.loss_terms(x)
-        self._log_terms("train", terms, len(x))
+    def training_step(self, batch: ImageBatch, batch_idx: int) -> Tensor:
+        batch = ImageBatch(*batch)  # also any (x, y) pair a plain loader yields
+        terms = self.loss_terms(batch.x)
+        self._log_terms("train", terms, len(batch.x))
+        if self.multiplier is not None:
+            violation = self.trainer.strategy.reduce(terms["violation"], reduce_op="mean")  # one lambda everywhere
+            self.multiplier.update(violation)
+            self.log("train/lambda", self.multiplier.value, batch_size=len(batch.x))
         return self.checked(terms["loss"])
 
-    def _eval_step(self, batch: tuple[Tensor, ...], stage: str) -> dict[str, Tensor]:
-        x_a, y_a, x_b, _, same, *fold = batch  # LFW pairs also carry their fold
-        terms = self.loss_terms(torch.cat([x_a, x_b]))
-        self._log_terms(stage, terms, 2 * len(x_a))
-        g_a, _ = terms["gx"].float().chunk(2)
+    def _eval_step(self, batch: PairBatch, stage: str) -> dict[str, Tensor]:
+        x = torch.cat([batch.x_a, batch.x_b])
+        terms = self.loss_terms(x)
+        self._log_terms(stage, terms, len(x))
+        gx, emb_gx = terms["gx"].float(), terms["emb_gx"]
+        if not self.distorter.is_identity_of_g:  # refined and / or stored: score what is kept
+            gx = self.distorter.finish(x, gx, terms["emb_x"])
+            emb_gx = self.embedding(gx)
+        g_a, _ = gx.chunk(2)
         emb_a, emb_b = terms["emb_x"].chunk(2)
-        emb_ga, emb_gb = terms["emb_gx"].chunk(2)
-        outputs = {
-            "x_a": x_a, "y_a": y_a, "same": same, "g_a": g_a,
+        emb_ga, emb_gb = emb_gx.chunk(2)
+        return {
+            "x_a": batch.x_a, "y_a": batch.y_a, "same": batch.same, "fold": batch.fold, "g_a": g_a,
             "emb_a": emb_a, "emb_b": emb_b, "emb_ga": emb_ga, "emb_gb": emb_gb,
         }  # fmt: skip
-        if fold:
-            outputs["fold"] = fold[0]
-        return outputs
 
-    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
+    def validation_step(self, batch: PairBatch, batch_idx: int) -> dict[str, Tensor]:
         return self._eval_step(batch, "val")
 
-    def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
+    def test_step(self, batch: PairBatch, batch_idx: int) -> dict[str, Tensor]:
         return self._eval_step(batch, "test")
 
-    def predict_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        return self.generator(batch[0])
+    def predict_step(self, batch: PairBatch, batch_idx: int) -> Tensor:
+        return self.distorter(batch.x_a)
 
 
-def load_distortion_module(ckpt: str | Path) -> DistortionModule:
+def load_distortion_module(ckpt: str | Path, map_location: str | torch.device = "cpu") -> DistortionModule:
     """A trained DistortionModule (G and its frozen F) in eval mode, from a ``distortion fit`` checkpoint."""
     path = Path(ckpt)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} not found")
-    return DistortionModule.load_from_checkpoint(path, map_location="cpu").eval()
+    return DistortionModule.load_from_checkpoint(path, map_location=map_location).eval()

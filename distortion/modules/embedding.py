@@ -5,12 +5,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from datamodules.batches import PairBatch, TripletBatch
 from distortion.losses import mined_triplet_loss
-from distortion.modules.base import TrainableModule
+from distortion.modules.base import TrainableModule, load_frozen
 
 
 class EmbeddingModule(TrainableModule):
-    """Train F on triplets ``(anchor, positive, negative, label_a, label_n)``.
+    """Train F on triplets (:class:`~datamodules.batches.TripletBatch`).
 
     Each anchor keeps its positive and is compared with every other-label embedding of the batch
     (anchors, positives and negatives alike): in-batch negative mining, see
@@ -34,23 +35,30 @@ class EmbeddingModule(TrainableModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
 
-    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        anchor, positive, negative, label_a, label_n = batch
-        emb = self.net(torch.cat([anchor, positive, negative])).float()
-        pool_labels = torch.cat([label_a, label_a, label_n])
+    def training_step(self, batch: TripletBatch, batch_idx: int) -> Tensor:
+        emb = self.net(torch.cat([batch.anchor, batch.positive, batch.negative])).float()
+        pool_labels = torch.cat([batch.label_a, batch.label_a, batch.label_n])
         emb_a, emb_p, _ = emb.chunk(3)
-        loss = self.checked(mined_triplet_loss(emb_a, emb_p, label_a, emb, pool_labels, self.margin))
+        loss = self.checked(mined_triplet_loss(emb_a, emb_p, batch.label_a, emb, pool_labels, self.margin))
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
-    def _eval_step(self, batch: tuple[Tensor, ...]) -> dict[str, Tensor]:
-        x_a, y_a, x_b, _, same = batch
-        emb = self.net(torch.cat([x_a, x_b]))
-        emb_a, emb_b = emb.chunk(2)
-        return {"x_a": x_a, "y_a": y_a, "same": same, "emb_a": emb_a, "emb_b": emb_b}
+    def _eval_step(self, batch: PairBatch) -> dict[str, Tensor]:
+        emb_a, emb_b = self.net(torch.cat([batch.x_a, batch.x_b])).chunk(2)
+        return {"x_a": batch.x_a, "y_a": batch.y_a, "same": batch.same, "emb_a": emb_a, "emb_b": emb_b}
 
-    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
+    def validation_step(self, batch: PairBatch, batch_idx: int) -> dict[str, Tensor]:
         return self._eval_step(batch)
 
-    def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
+    def test_step(self, batch: PairBatch, batch_idx: int) -> dict[str, Tensor]:
         return self._eval_step(batch)
+
+
+def load_embedding(spec: str) -> nn.Module:
+    """A frozen F from an :class:`EmbeddingModule` checkpoint (a path ending in ``.ckpt``) or a registered
+    face backbone name (``dlib``, ``facenet``)."""
+    from distortion.backbones import create_backbone
+
+    if spec.endswith(".ckpt"):
+        return load_frozen(EmbeddingModule, spec, "net")
+    return create_backbone(spec).eval().requires_grad_(False)

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from datamodules.batches import ImageBatch, PairBatch
 from distortion.augment import appearance_augment
 from distortion.modules.base import TrainableModule
 
@@ -36,16 +37,16 @@ class ReaderModule(TrainableModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        x, y = batch
+    def training_step(self, batch: ImageBatch, batch_idx: int) -> Tensor:
+        x, y = batch.x, batch.y
         if self.augment_p > 0:
             x = appearance_augment(x, self.augment_p)
         loss = self.checked(F.cross_entropy(self.net(x).float(), y))
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
-    def _eval_step(self, batch: tuple[Tensor, ...], stage: str) -> dict[str, Tensor]:
-        x_a, y_a, _, _, same = batch
+    def _eval_step(self, batch: PairBatch, stage: str) -> dict[str, Tensor]:
+        x_a, y_a, same = batch.x_a, batch.y_a, batch.same
         logits = self.net(x_a)
         self.val_acc(logits, y_a)
         self.val_acc_augmented(self.net(appearance_augment(x_a)), y_a)
@@ -53,8 +54,8 @@ class ReaderModule(TrainableModule):
         self.log(f"{stage}/reader_acc_augmented", self.val_acc_augmented)
         return {"x_a": x_a, "y_a": y_a, "same": same, "logits_a": logits}
 
-    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
+    def validation_step(self, batch: PairBatch, batch_idx: int) -> dict[str, Tensor]:
         return self._eval_step(batch, "val")
 
-    def test_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> dict[str, Tensor]:
+    def test_step(self, batch: PairBatch, batch_idx: int) -> dict[str, Tensor]:
         return self._eval_step(batch, "test")

@@ -20,21 +20,18 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from datamodules.data_root import resolve_data_root
-from datamodules.lfw_pairs import VIEW_FILES, lfw_image_path, read_pairs
+from datamodules.lfw_pairs import lfw_image_path
 from distortion.alignment import DlibAligner, ImageReadError, read_rgb
 from distortion.backbones import create_backbone
 from distortion.backbones.dlib_resnet import DLIB_RESNET_FILE, dlib_model_path
-from distortion.chip_cache import build_chip_cache, default_cache_dir
-from distortion.lfw_eval import embed_chips, lfw_report, write_report
+from distortion.chip_cache import ChipCache, build_chip_cache
+from distortion.evaluation import Timer, embed_batches, place, resolve_device
+from distortion.image_io import chips_to_tensor
+from distortion.lfw_protocol import LFWProtocol
+from distortion.paths import default_cache_dir, lfw_root
+from distortion.reports import write_report
 
-__all__ = ["evaluate_backbone", "lfw_protocol_images"]
-
-
-def lfw_protocol_images(lfw_root: Path) -> list[tuple[str, int]]:
-    """Every image named in View 2 and View 1 (DevTrain and DevTest), sorted."""
-    folds = [fold for name in VIEW_FILES.values() for fold in read_pairs(lfw_root / name)]
-    return sorted({key for fold in folds for pair in fold for key in pair.images})
+__all__ = ["evaluate_backbone"]
 
 
 _REFERENCE = None
@@ -58,12 +55,30 @@ def _reference_descriptor(path: str) -> np.ndarray | None:
     return np.asarray(recognizer.compute_face_descriptor(image, aligner.shape(image, box)), dtype=np.float32)
 
 
-def dlib_reference_embeddings(lfw_root: Path, keys: list[tuple[str, int]], workers: int) -> dict:
+def dlib_reference_embeddings(root: Path, keys: list[tuple[str, int]], workers: int) -> dict:
     """``(name, number) -> (128,)`` descriptors from dlib itself, computed by ``workers`` processes."""
-    paths = [str(lfw_image_path(lfw_root, *key)) for key in keys]
+    paths = [str(lfw_image_path(root, *key)) for key in keys]
     with get_context("spawn").Pool(workers, initializer=_init_reference) as pool:
         results = list(tqdm(pool.imap(_reference_descriptor, paths, chunksize=16), total=len(paths), desc="dlib"))
     return {key: torch.from_numpy(r) for key, r in zip(keys, results) if r is not None}
+
+
+def _embed_cache(model: torch.nn.Module, cache: ChipCache, batch_size: int, device: torch.device) -> torch.Tensor:
+    """F of every chip of the cache, ``(N, D)`` on the CPU."""
+    batches = (chips_to_tensor(cache.chips[s : s + batch_size]) for s in range(0, len(cache.chips), batch_size))
+    return torch.cat([b.emb_x.cpu() for b in embed_batches(batches, model, device, desc="embed")])
+
+
+def _reference(protocol: LFWProtocol, ours: dict, workers: int) -> dict:
+    """dlib's own pipeline on the protocol images: its LFW numbers and how far its embeddings are from ours."""
+    keys = protocol.images()
+    theirs = dlib_reference_embeddings(protocol.root, keys, workers)
+    section = protocol.report(theirs)
+    common = sorted(set(ours) & set(theirs))
+    diff = torch.stack([(ours[k] - theirs[k]).abs().max() for k in common])
+    section["agreement"] = dict(images=len(common), max_abs_diff=float(diff.max()),
+                                images_over_1e_4=int((diff > 1e-4).sum()))  # fmt: skip
+    return section
 
 
 def evaluate_backbone(
@@ -72,6 +87,7 @@ def evaluate_backbone(
     cache: str | None = None,
     out: str | None = None,
     batch_size: int = 32,
+    device: str = "auto",
     reference: bool = False,
     workers: int | None = None,
     weights_path: str | None = None,
@@ -85,49 +101,40 @@ def evaluate_backbone(
         cache: the aligned-chip cache; default ``$DISTORTION_CACHE/lfw_<aligner>`` (``./cache``).
         out: the report folder; default ``runs/lfw_backbone_<backbone>``.
         batch_size: chips per forward pass.
+        device: ``auto`` (the GPU when there is one), ``cpu``, ``cuda``, ...
         reference: also run dlib's own pipeline on the same images (dlib backbone only).
         workers: processes for alignment and the reference (default: every core).
         weights_path: a local weights file for the backbone.
     """
-    kwargs = {} if weights_path is None else {"weights_path": weights_path}
-    model = create_backbone(backbone, **kwargs).eval().to(memory_format=torch.channels_last)
     if reference and backbone != "dlib":
         raise ValueError("reference=True compares with dlib's own pipeline, so it needs backbone='dlib'")
-    lfw_root = Path(data) if data else resolve_data_root(None, "lfw") / "lfw"
-    for name in VIEW_FILES.values():
-        if not (lfw_root / name).is_file():
-            raise FileNotFoundError(f"{lfw_root / name} not found: data must be an LFW root with the pair lists")
+    model = create_backbone(backbone, **({} if weights_path is None else {"weights_path": weights_path}))
+    run_device = resolve_device(device)
+    place(run_device, model)
+    protocol = LFWProtocol.load(lfw_root(data))
     workers = workers or os.cpu_count() or 1
     out_dir = Path(out or f"runs/lfw_backbone_{backbone}")
-    chip_cache = build_chip_cache(lfw_root, cache or default_cache_dir(model.aligner), model.aligner, workers=workers)
-
-    start = time.perf_counter()
-    embeddings = embed_chips(model, chip_cache.chips, batch_size)
-    embed_seconds = time.perf_counter() - start
+    chip_cache = build_chip_cache(protocol.root, cache or default_cache_dir(model.aligner), model.aligner,
+                                  workers=workers)  # fmt: skip
+    timer = Timer(run_device)
+    embeddings = _embed_cache(model, chip_cache, batch_size, run_device)
+    timing = timer.section(len(embeddings))
     rows = chip_cache.rows()
     keyed = {key: embeddings[row] for key, row in rows.items()}
     out_dir.mkdir(parents=True, exist_ok=True)
     np.save(out_dir / "embeddings.npy", embeddings.numpy())
     (out_dir / "embedding_keys.json").write_text(json.dumps([[k[0], k[1], r] for k, r in rows.items()]))
-
-    report = {"backbone": backbone, **lfw_report(lfw_root, keyed)}
+    report = {"backbone": backbone, **protocol.report(keyed)}
     report["alignment"] = dict(chip_cache.meta, cache=str(chip_cache.root))
-    report["timing"] = dict(embed_seconds=embed_seconds, embed_images_per_s=len(embeddings) / embed_seconds)
+    report["timing"] = timing
     if reference:
         start = time.perf_counter()
-        keys = lfw_protocol_images(lfw_root)
-        ours = {key: keyed[key] for key in keys if key in keyed}
-        theirs = dlib_reference_embeddings(lfw_root, keys, workers)
-        report["dlib_reference"] = lfw_report(lfw_root, theirs)
-        common = sorted(set(ours) & set(theirs))
-        diff = torch.stack([(ours[k] - theirs[k]).abs().max() for k in common])
-        report["dlib_reference"]["agreement"] = dict(
-            images=len(common), max_abs_diff=float(diff.max()), images_over_1e_4=int((diff > 1e-4).sum()),
-            view2_accuracy_diff_points=100 * (report["view2"]["accuracy_mean"]
-                                              - report["dlib_reference"]["view2"]["accuracy_mean"]),
+        report["dlib_reference"] = _reference(protocol, keyed, workers)
+        report["dlib_reference"]["agreement"]["view2_accuracy_diff_points"] = 100 * (
+            report["view2"]["accuracy_mean"] - report["dlib_reference"]["view2"]["accuracy_mean"]
         )
         report["timing"]["reference_seconds"] = time.perf_counter() - start
     report["machine"] = dict(cpu=platform.processor() or platform.machine(), cores=os.cpu_count(),
-                             torch=torch.__version__)
+                             torch=torch.__version__)  # fmt: skip
     write_report(report, out_dir, f"LFW baseline: {backbone} backbone")
     return report

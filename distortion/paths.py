@@ -1,4 +1,4 @@
-"""Where datasets live: a configured path, else the ``DISTORTION_DATA`` environment variable."""
+"""Where data and caches live: a configured path, else an environment variable, else a default."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 
 DATA_ENV = "DISTORTION_DATA"
+CACHE_ENV = "DISTORTION_CACHE"
 
 
-def resolve_data_root(data_dir: str | None, required: str) -> Path:
+def resolve_data_root(data_dir: str | Path | None, required: str) -> Path:
     """Return the data root, checking that ``root / required`` exists.
 
     Raises:
@@ -24,3 +25,13 @@ def resolve_data_root(data_dir: str | None, required: str) -> Path:
             f"must contain {required}"
         )
     return path
+
+
+def lfw_root(data: str | Path | None = None) -> Path:
+    """The LFW folder: ``data`` itself when given, else ``$DISTORTION_DATA/lfw`` (checked to hold ``pairs.txt``)."""
+    return Path(data) if data else resolve_data_root(None, "lfw/pairs.txt") / "lfw"
+
+
+def default_cache_dir(aligner: str) -> Path:
+    """``$DISTORTION_CACHE/lfw_<aligner>``, default ``./cache/lfw_<aligner>``."""
+    return Path(os.environ.get(CACHE_ENV, "cache")) / f"lfw_{aligner}"

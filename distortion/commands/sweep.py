@@ -25,12 +25,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from jsonargparse import ArgumentParser  # noqa: E402
 
-from distortion.cli import DistortionCLI  # noqa: E402
+from distortion.collapse import CollapseError  # noqa: E402
+from distortion.lightning_cli import DistortionCLI  # noqa: E402
 
 COLUMNS = (
     "test/orig/eer",
     "test/deploy/eer",
     "test/distorted/eer",
+    "test/collapsed",
+    "test/output_diversity",
     "test/d_mse_pct",
     "test/content_change_pct",
     "test/reader_acc_distorted",
@@ -43,20 +46,21 @@ COLUMNS = (
 
 
 class SweepRunCLI(DistortionCLI):
-    """A LightningCLI for one sweep run: its loggers and checkpoints are redirected into ``run_dir``."""
+    """A LightningCLI for one sweep run, named after its setting: its logs and checkpoints go to ``run_dir``."""
 
     def __init__(self, run_dir: Path, **kwargs) -> None:
         self.run_dir = run_dir
         super().__init__(run=False, **kwargs)
 
     def before_instantiate_classes(self) -> None:
-        trainer = self.config.trainer
-        for logger in trainer.logger or []:
+        config = self.config
+        config.name = self.run_dir.name
+        for logger in config.trainer.logger or []:
             logger.init_args.save_dir = str(self.run_dir.parent)
-            logger.init_args.name = self.run_dir.name
-        for callback in trainer.callbacks or []:
+        for callback in config.trainer.callbacks or []:
             if callback.class_path.endswith("ModelCheckpoint"):
-                callback.init_args.dirpath = str(self.run_dir / "checkpoints")
+                callback.init_args.dirpath = None
+        super().before_instantiate_classes()
 
 
 def short_key(key: str) -> str:
@@ -85,8 +89,11 @@ def run_one(config: str, setting: dict[str, Any], out: Path, extra: list[str]) -
     run_dir = out / setting_name(setting)
     overrides = [arg for key, value in setting.items() for arg in (f"--{key}", _cli_value(value))]
     cli = SweepRunCLI(run_dir, args=["--config", config, *overrides, *extra])
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    cli.trainer.test(cli.model, datamodule=cli.datamodule)
+    try:
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+        cli.trainer.test(cli.model, datamodule=cli.datamodule)
+    except CollapseError as error:  # a collapsed G is a result of the sweep, not the end of it
+        print(f"{run_dir.name}: {error}")
     report = json.loads((Path(cli.trainer.log_dir) / "report.json").read_text())
     return {**{short_key(key): value for key, value in setting.items()}, "run": run_dir.name, **report}
 

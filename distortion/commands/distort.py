@@ -1,0 +1,90 @@
+"""``distortion distort``: apply a trained G to a folder of photos (or one photo).
+
+Each photo is aligned the way G's face backbone expects (into ``<out>/aligned``, resumable and
+parallel like ``distortion align``), distorted in batches on the chosen device (optionally refined
+against F and passed through a storage format), and saved as a PNG under ``<out>/distorted`` at the
+photo's relative path. ``<out>/embeddings.json`` holds, per photo, the embedding F(stored image) a
+biometric store would keep, how far it moved from F(x), how the face was found, and the files that
+were skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from distortion.backbones import require_face_backbone
+from distortion.chip_cache import build_chip_cache, image_folder
+from distortion.evaluation import embed_batches, load_distorter, resolve_device
+from distortion.image_io import chips_to_tensor, tensor_to_chips
+
+__all__ = ["distort"]
+
+
+def distort(
+    ckpt: str,
+    input: str,
+    out: str,
+    batch_size: int = 16,
+    workers: int | None = None,
+    device: str = "auto",
+    refine_steps: int = 0,
+    refine_lr: float = 0.05,
+    refine_robust: bool = False,
+    storage: str = "png",
+    seed: int = 0,
+) -> dict:
+    """Align, distort and save every photo under ``input``.
+
+    Args:
+        ckpt: a DistortionModule checkpoint (``distortion fit`` on faces).
+        input: a folder of photos (searched recursively) or a single photo.
+        out: the output folder.
+        batch_size: photos per forward pass.
+        workers: processes for alignment (default: every core).
+        device: ``auto`` (the GPU when there is one), ``cpu``, ``cuda``, ...
+        refine_steps: refine each distorted image against F for this many steps.
+        refine_lr: the refinement's learning rate.
+        refine_robust: refine through random storage round trips.
+        storage: the embeddings are computed on the image as the file keeps it: ``png`` (the files
+            written here), or ``jpeg75`` etc. to see what a JPEG copy would keep.
+        seed: seed of the noise (carriers).
+    """
+    torch.manual_seed(seed)
+    run_device = resolve_device(device)
+    distorter = load_distorter(ckpt, None, run_device, refine_steps, refine_lr, refine_robust, storage)
+    aligner = require_face_backbone(distorter.embedding, "distortion distort").aligner
+    out_dir = Path(out)
+    folder = image_folder(input)
+    base = folder if folder.is_dir() else folder.parent
+    cache = build_chip_cache(input, out_dir / "aligned", aligner, workers)
+    aligned = [row for row in cache.index if row["row"] >= 0]
+    skipped = {str(Path(row["path"]).relative_to(base)): row["note"] for row in cache.index if row["row"] < 0}
+    batches = (chips_to_tensor(np.stack([cache.chips[r["row"]] for r in aligned[s : s + batch_size]]))
+               for s in range(0, len(aligned), batch_size))  # fmt: skip
+    results = {}
+    for s, batch in enumerate(embed_batches(batches, distorter.embedding, run_device, distorter, desc="distort")):
+        rows = aligned[s * batch_size : (s + 1) * batch_size]
+        shifts = (batch.emb_x - batch.emb_stored).norm(dim=1).tolist()
+        for r, image, emb, shift in zip(rows, tensor_to_chips(batch.stored), batch.emb_stored.cpu(), shifts):
+            relative = Path(r["path"]).relative_to(base)
+            target = (out_dir / "distorted" / relative).with_suffix(".png")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(target)
+            results[str(relative)] = {
+                "distorted": str(target.relative_to(out_dir)), "face_found_by": r["method"], "note": r["note"],
+                "embedding": [round(v, 6) for v in emb.tolist()], "embedding_shift": shift,
+            }  # fmt: skip
+    summary = {"checkpoint": str(ckpt), "storage": storage, "distorted": len(results), "skipped": skipped,
+               "images": results}  # fmt: skip
+    (out_dir / "embeddings.json").write_text(json.dumps(summary, indent=1))
+    centred = sum(1 for r in results.values() if r["face_found_by"] == "centre")
+    print(f"{out_dir}: {len(results)} distorted ({centred} without a detected face, centred crop), "
+          f"{len(skipped)} skipped")  # fmt: skip
+    for path, reason in skipped.items():
+        print(f"  skipped {path}: {reason}")
+    return summary

@@ -1,0 +1,181 @@
+"""``distortion evaluate``: the LFW report of a G, or of F alone with refinement from noise (faces).
+
+For every image named in LFW's pair lists it computes what a deployment stores (G(x), optionally
+refined against F and passed through a storage format), F(x) and F(stored) once, on the GPU when there
+is one, then scores:
+
+- verification on View 2 (10-fold accuracy, EER, ROC AUC, TAR at FAR) and View 1 (DevTest, with the
+  threshold from DevTrain) for the three comparisons of :data:`~distortion.verification.COMPARISONS`;
+- distortion over View 2's images: :data:`~distortion.distortion_metrics.DISTORTION_METRICS`;
+- whether a stored image still looks like a face: the share of images in which each face detector
+  finds one, for originals and stored images (detectors G saw in training listed apart);
+- the distance ``||F(x) - F(stored)||`` per image against the genuine and impostor distances of originals.
+
+Writes ``report.json``, ``report.md``, ``roc.png``, ``grid.png`` and ``distances.png`` into ``out`` and,
+unless disabled, logs the same to an (offline by default) W&B run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torchmetrics.functional.classification import binary_roc
+from torchvision.utils import save_image
+
+from distortion.backbones import require_face_backbone
+from distortion.chip_cache import ChipCache, build_chip_cache
+from distortion.distorter import Distorter
+from distortion.distortion_metrics import DistortionMeans
+from distortion.evaluation import FaceDetectionRates, Timer, default_out, embed_batches, load_distorter, resolve_device
+from distortion.grids import pair_grid
+from distortion.image_io import chips_to_tensor
+from distortion.lfw_protocol import ImageKey, LFWProtocol, pair_table
+from distortion.paths import default_cache_dir, lfw_root
+from distortion.plots import plot_distances, plot_roc
+from distortion.reports import write_report
+from distortion.verification import COMPARISONS
+from distortion.wandb_report import log_report_to_wandb
+
+__all__ = ["evaluate"]
+
+DETECTORS = ("dlib_hog", "dlib_cnn", "mtcnn")
+
+
+@dataclass
+class _Pass:
+    """What one pass over the protocol images gathers."""
+
+    embeddings: dict[str, dict[ImageKey, Tensor]] = field(default_factory=lambda: {"orig": {}, "distorted": {}})
+    shift: list[Tensor] = field(default_factory=list)
+    grid: list[tuple[Tensor, Tensor]] = field(default_factory=list)
+
+
+def _batches(cache: ChipCache, keys: list[ImageKey], batch_size: int) -> Iterator[Tensor]:
+    rows = cache.rows()
+    for start in range(0, len(keys), batch_size):
+        yield chips_to_tensor(np.stack([cache.chips[rows[k]] for k in keys[start : start + batch_size]]))
+
+
+def _run(
+    distorter: Distorter, cache: ChipCache, keys: list[ImageKey], test: set[ImageKey], batch_size: int,
+    device: torch.device, means: DistortionMeans, faces: FaceDetectionRates,
+) -> _Pass:  # fmt: skip
+    """Distort and embed every image of ``keys``; the statistics only on the ``test`` images."""
+    gathered = _Pass()
+    for s, batch in enumerate(embed_batches(_batches(cache, keys, batch_size), distorter.embedding, device,
+                                            distorter, desc="evaluate")):  # fmt: skip
+        batch_keys = keys[s * batch_size : (s + 1) * batch_size]
+        for k, ex, eg in zip(batch_keys, batch.emb_x.cpu(), batch.emb_stored.cpu()):
+            gathered.embeddings["orig"][k], gathered.embeddings["distorted"][k] = ex, eg
+        chosen = torch.tensor([k in test for k in batch_keys], device=device)
+        if not chosen.any():
+            continue
+        x, g = batch.x[chosen], batch.stored[chosen]
+        means.update(x, g)
+        gathered.shift.append((batch.emb_x[chosen] - batch.emb_stored[chosen]).norm(dim=1).cpu())
+        gathered.grid += list(zip(x.cpu(), g.cpu()))[: 16 - len(gathered.grid)]
+        faces.update("original", x)
+        faces.update("distorted", g)
+    return gathered
+
+
+def evaluate(
+    ckpt: str | None = None,
+    embedding: str | None = None,
+    data: str | None = None,
+    cache: str | None = None,
+    out: str | None = None,
+    batch_size: int = 32,
+    device: str = "auto",
+    refine_steps: int = 0,
+    refine_lr: float = 0.05,
+    refine_robust: bool = False,
+    storage: str = "none",
+    detectors: list[str] | None = None,
+    detect_images: int = 2000,
+    cnn_images: int = 500,
+    seen_detectors: list[str] | None = None,
+    limit: int = 0,
+    seed: int = 0,
+    wandb: bool = True,
+) -> dict:
+    """Write the LFW report of the G in ``ckpt`` (or of F alone, refining from noise).
+
+    Args:
+        ckpt: a DistortionModule checkpoint trained on faces.
+        embedding: instead of ``ckpt``: F alone (``dlib``, ``facenet``); needs ``refine_steps``.
+        data: the LFW root; default ``$DISTORTION_DATA/lfw``.
+        cache: the aligned-chip cache; default ``$DISTORTION_CACHE/lfw_<aligner>``.
+        out: the report folder; default ``<folder of the checkpoints>/../lfw_report`` (F alone:
+            ``runs/<F>_refined/lfw_report``).
+        batch_size: images per forward pass.
+        device: ``auto`` (the GPU when there is one), ``cpu``, ``cuda``, ``cuda:1``, ...
+        refine_steps: refine each stored image against F for this many steps (0 = G's output as it is).
+        refine_lr: the refinement's learning rate.
+        refine_robust: refine through random storage round trips.
+        storage: score the images as stored: ``none``, ``png``, ``jpeg90``, ``jpeg75``, ``resize0.8``, ...
+        detectors: face detectors to run (default: dlib_hog, dlib_cnn, mtcnn; ``[]`` for none).
+        detect_images: run the detectors on the first N View 2 images, originals and stored (0 = all 7,701).
+        cnn_images: of those, run dlib's CNN detector (0.07 s per image on a CPU core) on the first N only.
+        seen_detectors: detectors used in G's loss; reported apart, never in the verdict.
+        limit: evaluate only the first N protocol images (0 = all), for quick looks and tests;
+            pairs with a missing image then count as rejections.
+        seed: seed of the noise (carriers, refinement from noise).
+        wandb: also log the numbers and images to a W&B run (offline unless WANDB_MODE says otherwise).
+    """
+    torch.manual_seed(seed)
+    run_device = resolve_device(device)
+    distorter = load_distorter(ckpt, embedding, run_device, refine_steps, refine_lr, refine_robust, storage)
+    face = require_face_backbone(distorter.embedding, "distortion evaluate")
+    protocol = LFWProtocol.load(lfw_root(data))
+    chips = build_chip_cache(protocol.root, cache or default_cache_dir(face.aligner), face.aligner)
+    keys = [k for k in protocol.images() if k in chips.rows()][: limit or None]
+    out_dir = Path(out) if out else default_out(ckpt, embedding, "lfw_report")
+    names = DETECTORS if detectors is None else detectors
+    limits = {n: cnn_images if n == "dlib_cnn" else detect_images for n in names}
+    faces = FaceDetectionRates(limits, seen_detectors or ())
+    means = DistortionMeans().to(run_device)
+    timer = Timer(run_device)
+    gathered = _run(distorter, chips, keys, protocol.view2_images(), batch_size, run_device, means, faces)
+    report: dict = {"checkpoint": ckpt, "embedding": embedding or type(face).__name__,
+                    "refine_steps": refine_steps, "storage": storage}  # fmt: skip
+    orig, distorted = gathered.embeddings["orig"], gathered.embeddings["distorted"]
+    for name, comparison in COMPARISONS.items():
+        report[name] = protocol.report(*comparison.sides((orig, orig), (distorted, distorted)))
+    report["distortion"] = means.compute() | {"images": sum(len(s) for s in gathered.shift)}
+    report["face_detected"] = faces.rates()
+    report["embedding_shift"] = _distribution(torch.cat(gathered.shift)) if gathered.shift else {}
+    report["timing"] = timer.section(len(keys))
+    _write(report, out_dir, protocol, gathered, wandb)
+    return report
+
+
+def _distribution(values: Tensor) -> dict[str, float]:
+    q = torch.quantile(values, torch.tensor([0.5, 0.95, 0.99]))
+    return {"mean": float(values.mean()), "median": float(q[0]), "p95": float(q[1]), "p99": float(q[2])}
+
+
+def _write(report: dict, out_dir: Path, protocol: LFWProtocol, gathered: _Pass, wandb: bool) -> None:
+    """The report, the grid (16 View 2 originals over what is stored), the ROC and the distances plot."""
+    write_report(report, out_dir, "LFW report: distorted faces")
+    x, g = (torch.stack(t) for t in zip(*gathered.grid))
+    save_image(pair_grid(x, g, per_row=8, scale=1), out_dir / "grid.png")
+    curves = {}
+    orig, distorted = gathered.embeddings["orig"], gathered.embeddings["distorted"]
+    for name, comparison in COMPARISONS.items():
+        scores, same, _, _ = pair_table(protocol.view2, *comparison.sides((orig, orig), (distorted, distorted)))
+        fpr, tpr, _ = binary_roc(scores.float(), same.long())
+        curves[name] = (fpr, tpr)
+    plot_roc(curves, out_dir / "roc.png", min_far=1e-3, title="LFW View 2")
+    scores, same, _, _ = pair_table(protocol.view2, orig, orig)
+    distances = 1 / scores.clamp_min(1e-6) - 1
+    shift = torch.cat(gathered.shift)
+    plot_distances(shift, distances[same], distances[~same], out_dir / "distances.png", "LFW View 2")
+    if wandb:
+        images = ["grid", "roc", "distances"]
+        log_report_to_wandb(report, out_dir, f"lfw_report_{out_dir.parent.name}", "evaluate", images)

@@ -1,0 +1,169 @@
+"""The evaluation core of every command: distort and embed images on the chosen device, find faces in
+them, and say how long it took.
+
+``distortion evaluate``, ``privacy``, ``distort`` and ``evaluate-backbone`` all run their networks
+through :func:`embed_batches` (G or a carrier, refinement and storage through a
+:class:`~distortion.distorter.Distorter`; F on the originals and on what is stored), on a GPU when
+one is present, and count faces with :class:`FaceDetectionRates`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from distortion.distorter import Distorter
+from distortion.face_detection import make_detector
+from distortion.image_io import tensor_to_chips
+from distortion.modules.distortion import load_distortion_module
+from distortion.modules.embedding import load_embedding
+
+__all__ = [
+    "EmbeddedBatch", "FaceDetectionRates", "Timer", "default_out", "embed_batches", "load_distorter", "place",
+    "resolve_device",
+]
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto``: the first GPU when torch sees one, else the CPU; a named device is checked to exist."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} asked for, but torch sees no GPU here; use auto or cpu")
+    return resolved
+
+
+def place(device: torch.device, *models: nn.Module | None) -> None:
+    """Move every given network to ``device`` in eval mode, without gradients (``None`` entries are skipped)."""
+    for model in models:
+        if model is not None:
+            model.to(device).eval().requires_grad_(False)
+
+
+@dataclass
+class EmbeddedBatch:
+    """One batch through the pipeline, on the device: originals ``x``, what is ``stored`` of them
+    (``None`` without a distorter), and F of both."""
+
+    x: Tensor
+    stored: Tensor | None
+    emb_x: Tensor
+    emb_stored: Tensor | None
+
+
+def embed_batches(
+    batches: Iterable[Tensor],
+    embedding: nn.Module,
+    device: torch.device,
+    distorter: Distorter | None = None,
+    desc: str = "embed",
+    progress: bool = True,
+) -> Iterator[EmbeddedBatch]:
+    """For each batch of originals ``(B, C, H, W)`` in ``[0, 1]`` (on any device): F(x), and with a
+    ``distorter`` the stored image and F of it, all on ``device`` (float32 embeddings)."""
+    for x in tqdm(batches, desc=desc, unit="batch", disable=not progress):
+        x = x.to(device, non_blocking=True).float()
+        with torch.no_grad():
+            emb_x = embedding(x).float()
+        if distorter is None:
+            yield EmbeddedBatch(x, None, emb_x, None)
+            continue
+        stored = distorter(x, target=emb_x)
+        with torch.no_grad():
+            emb_stored = embedding(stored).float()
+        yield EmbeddedBatch(x, stored, emb_x, emb_stored)
+
+
+def default_out(ckpt: str | None, embedding: str | None, folder: str) -> Path:
+    """``<run folder of the checkpoint>/<folder>``, or ``runs/<F>_refined/<folder>`` for F alone."""
+    if ckpt is not None:
+        return Path(ckpt).resolve().parent.parent / folder
+    return Path("runs") / f"{Path(str(embedding)).stem}_refined" / folder
+
+
+def load_distorter(
+    ckpt: str | None, embedding: str | None, device: torch.device, refine_steps: int = 0, refine_lr: float = 0.05,
+    refine_robust: bool = False, storage: str = "none",
+) -> Distorter:  # fmt: skip
+    """The :class:`~distortion.distorter.Distorter` of a ``distortion fit`` checkpoint (its G and F), or of
+    F alone (``embedding``: a backbone name or an EmbeddingModule checkpoint), refining from noise; on
+    ``device``. Exactly one of ``ckpt`` and ``embedding`` is given."""
+    if (ckpt is None) == (embedding is None):
+        raise ValueError("give exactly one of ckpt (a trained G) or embedding (F alone, refined from noise)")
+    if ckpt is not None:
+        module = load_distortion_module(ckpt)
+        generator, f = module.generator, module.embedding
+    else:
+        generator, f = None, load_embedding(embedding)
+        if refine_steps < 1:
+            raise ValueError("without a G, images start from noise: give refine_steps >= 1")
+    place(device, generator, f)
+    return Distorter(f, generator, refine_steps, refine_lr, refine_robust, storage=storage)
+
+
+class FaceDetectionRates:
+    """The share of images in which each face detector finds a face, per kind of image (``original``,
+    ``distorted``, ``reconstructed``, ...), each detector on at most its own number of images.
+
+    Args:
+        limits: detector name (a key of :data:`~distortion.face_detection.DETECTORS`) -> how many images
+            of each kind it looks at (0 = all).
+        seen: detectors that were part of G's loss: reported under ``seen_in_training/``, never as
+            independent judges.
+    """
+
+    def __init__(self, limits: dict[str, int], seen: Sequence[str] = ()) -> None:
+        self.detectors = {name: make_detector(name) for name in limits}
+        self.limits, self.seen = limits, set(seen)
+        self.found: dict[str, list[bool]] = defaultdict(list)
+
+    def update(self, kind: str, images: Tensor) -> None:
+        """Run the detectors on a batch ``(B, 3, H, W)`` in ``[0, 1]`` of ``kind`` until their limits."""
+        chips = None
+        for name, detect in self.detectors.items():
+            key = f"{kind}/{name}"
+            room = max(0, self.limits[name] - len(self.found[key])) if self.limits[name] else len(images)
+            if room:
+                chips = tensor_to_chips(images) if chips is None else chips
+                self.found[key] += list(detect(chips[:room]))
+
+    def rates(self) -> dict[str, float | int]:
+        """``<kind>/<detector>`` -> share of images with a face, and ``images/<detector>`` -> how many."""
+        result: dict[str, float | int] = {}
+        for key, found in self.found.items():
+            prefix = "seen_in_training/" if key.split("/")[1] in self.seen else ""
+            result[prefix + key] = float(np.mean(found))
+        for name in self.detectors:
+            result[f"images/{name}"] = max((len(v) for k, v in self.found.items() if k.endswith(f"/{name}")), default=0)
+        return result
+
+
+class Timer:
+    """Wall time and throughput of a command's main loop on its device, for its report."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        self.start = time.perf_counter()
+
+    def section(self, images: int) -> dict[str, float | int | str]:
+        """``{device, seconds, images, images_per_s[, cuda_peak_memory_mib]}`` since the timer started."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        seconds = time.perf_counter() - self.start
+        section: dict[str, float | int | str] = {"device": str(self.device), "seconds": seconds, "images": images,
+                                                 "images_per_s": images / max(seconds, 1e-9)}  # fmt: skip
+        if self.device.type == "cuda":
+            section["cuda_peak_memory_mib"] = torch.cuda.max_memory_allocated(self.device) / 2**20
+            section["gpu"] = torch.cuda.get_device_name(self.device)
+        return section
