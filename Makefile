@@ -7,8 +7,9 @@ export WANDB_MODE ?= offline
 export WANDB_SILENT ?= true
 # torch 2.14.1 / torchvision 0.29.1 are the releases this project is tested with.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+QUIET := --trainer.enable_progress_bar false
 
-.PHONY: venv demo test test-all bench sweep lint clean align lfw-baseline
+.PHONY: venv demo test test-slow bench seed-grid sweep lint clean align lfw-baseline
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,23 +20,35 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
-# A short MNIST run of the whole pipeline (F, reader, G, test report); budget in README.
+# A short MNIST run of the whole pipeline (F, reader, G, test report); fails if G collapsed (docs/stability.md).
 demo: venv
-	$(BIN)/distortion fit --config configs/mnist_embedding_mlp.yaml --trainer.enable_progress_bar false
-	$(BIN)/distortion fit --config configs/mnist_reader.yaml --trainer.max_epochs 2 --trainer.enable_progress_bar false
-	$(BIN)/distortion fit --config configs/mnist_generator.yaml --trainer.max_epochs 1 --data.init_args.limit_train 25000 --trainer.enable_progress_bar false
-	$(BIN)/distortion test --config configs/mnist_generator.yaml --ckpt_path runs/mnist_generator/checkpoints/last.ckpt --trainer.enable_progress_bar false
+	$(BIN)/distortion fit --config configs/mnist_embedding_mlp.yaml $(QUIET)
+	$(BIN)/distortion fit --config configs/mnist_reader.yaml --trainer.max_epochs 2 $(QUIET)
+	$(BIN)/distortion fit --config configs/mnist_generator.yaml --trainer.max_epochs 1 --data.init_args.limit_train 25000 $(QUIET)
+	$(BIN)/distortion test --config configs/mnist_generator.yaml --ckpt_path runs/mnist_generator/checkpoints/last.ckpt $(QUIET)
 
 test: venv
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not slow"
+
+test-slow: venv
+	$(BIN)/pytest -q -m slow
 
 bench: venv
 	$(BIN)/python -m distortion.bench
 
+# Seed robustness of the demo's recipe: F seeds {0, 1} x G seeds {0..4} at the demo budget (docs/stability.md).
+seed-grid: venv
+	$(BIN)/distortion fit --config configs/mnist_embedding_mlp.yaml $(QUIET)
+	$(BIN)/distortion fit --config configs/mnist_embedding_mlp.yaml --seed_everything 1 --name mnist_embedding_mlp_seed1 $(QUIET)
+	$(BIN)/distortion fit --config configs/mnist_reader.yaml --trainer.max_epochs 2 $(QUIET)
+	$(BIN)/distortion sweep --config configs/mnist_generator.yaml --out runs/seed_grid \
+		--grid '{"model.init_args.embedding_ckpt": ["runs/mnist_embedding_mlp/checkpoints/best.ckpt", "runs/mnist_embedding_mlp_seed1/checkpoints/best.ckpt"], "seed_everything": [0, 1, 2, 3, 4]}' \
+		-- --trainer.max_epochs 1 --data.init_args.limit_train 25000 $(QUIET)
+
 sweep: venv
 	$(BIN)/distortion sweep --config configs/mnist_generator.yaml --alphas [0.5,1,2] --betas [10] -- \
-		--trainer.max_epochs 1 --data.init_args.limit_train 10000 --trainer.enable_progress_bar false
+		--trainer.max_epochs 1 --data.init_args.limit_train 10000 $(QUIET)
 
 # Faces: align LFW once into cache/lfw_dlib, then score dlib's ResNet (our port and dlib itself) on LFW.
 align: venv

@@ -10,7 +10,11 @@ Each case runs in a fresh process (so its peak resident memory is its own):
 - ``dlib_resnet/*``: the face ResNet at batch 32 on real LFW chips: dlib's own
   ``compute_face_descriptor`` and our port, forward and forward + backward to the input (what
   training G through F costs);
-- ``lfw_g/*``: the LFW config's G on 150 px chips: inference, and training steps through F.
+- ``lfw_g/*``: the LFW config's G on 150 px chips: inference, and training steps through F;
+- ``lfw_carrier/*``: the carrier G of ``configs/lfw_carrier.yaml`` at batch 32: distorting faces
+  (F(x), then the decoder), and its training steps through F with the storage round trips;
+- ``refine/*``: refinement from noise (no G) for 100 steps at batch 32 against dlib's ResNet and the
+  paper's MNIST MLP: seconds and steps per image, and the squared embedding distance reached.
 
 Prints a table and writes ``bench_out/bench.json``.
 """
@@ -33,12 +37,13 @@ from torch import Tensor, nn
 from distortion.alignment import ALIGNERS
 from distortion.backbones import DlibResNet
 from distortion.backbones.dlib_resnet import DLIB_RESNET_FILE, dlib_model_path
-from distortion.losses import ImageDistance, get_image_distance, mse_distance
-from distortion.models import MLPEmbedding, UNet
+from distortion.losses import ImageDistance, get_image_distance, mse_distance, squared_distance
+from distortion.models import CarrierGenerator, MLPEmbedding, UNet
 from distortion.modules.distortion import distortion_loss_terms
 from distortion.paths import lfw_root
+from distortion.refinement import noise_images, refine
 
-MNIST_SETTINGS = ("fp32", "bf16", "bf16_channels_last")
+MNIST_SETTINGS = ("fp32", "bf16", "bf16_channels_last", "residual_bf16_channels_last")
 PORT_SETTINGS = ("fp32", "fp32_channels_last", "bf16_channels_last")
 
 
@@ -145,13 +150,60 @@ def _generator_step(
     return step
 
 
-def measure(setting: str, batch: int = 64, steps: int = 30, warmup: int = 5) -> dict[str, float]:
-    """Images per second of G training steps under ``setting``, and this process's peak RSS in MiB."""
+def measure_carrier(setting: str, batch: int = 32, repeats: int = 5) -> dict[str, float]:
+    """The LFW carrier G: faces distorted per second (F(x) and the decoder), and its training steps."""
     torch.manual_seed(0)
-    generator = UNet(in_channels=1, depth=3, width=64, channels_last=setting.endswith("channels_last"))
+    embedding = DlibResNet().eval().requires_grad_(False)
+    generator = CarrierGenerator(128, (3, 150, 150), noise_dim=16, width=4, stages=0, upsample=2)  # the config's
+    generator.bind(embedding)
+    x = torch.from_numpy(_lfw_chips(batch)).permute(0, 3, 1, 2).float() / 255
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=setting.startswith("bf16"))
+    optimizer = torch.optim.Adam(generator.parameters(), lr=1e-3)
+    distance = get_image_distance("decorrelation")
+
+    def infer() -> None:
+        with torch.no_grad(), autocast:
+            generator(x)
+
+    def train() -> None:
+        with autocast:
+            loss = distortion_loss_terms(generator, embedding, distance, x, 1.0, 10.0, 0.02, robust=True)["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return {"case": f"lfw_carrier/{setting}", "images_per_s": batch / _timed(infer, repeats),
+            "train_images_per_s": batch / _timed(train, 3, warmup=1), "peak_rss_mib": _peak_rss_mib()}
+
+
+def measure_refinement(setting: str, batch: int = 32, steps: int = 100) -> dict[str, float]:
+    """Refinement from noise: ``dlib_*`` on real LFW chips, ``mnist`` on test digits with the paper's MLP
+    (random weights: the cost is the same); ``*_bf16`` runs F in bfloat16."""
+    torch.manual_seed(0)
+    if setting.startswith("dlib"):
+        embedding = DlibResNet().eval().requires_grad_(False)
+        x = torch.from_numpy(_lfw_chips(batch)).permute(0, 3, 1, 2).float() / 255
+    else:
+        embedding = MLPEmbedding((1, 28, 28), hidden=2048, dim=10).eval().requires_grad_(False)
+        x = torch.rand(batch, 1, 28, 28)
+    target = embedding(x).detach()
+    start = time.perf_counter()
+    refined = refine(noise_images(x.shape), embedding, target, steps, autocast=setting.endswith("bf16"))
+    seconds = time.perf_counter() - start
+    reached = float(squared_distance(embedding(refined), target).mean())
+    return {"case": f"refine/{setting}", "images_per_s": batch / seconds, "steps_per_image": steps,
+            "seconds_per_image": seconds / batch, "squared_distance": reached, "peak_rss_mib": _peak_rss_mib()}
+
+
+def measure(setting: str, batch: int = 64, steps: int = 30, warmup: int = 5) -> dict[str, float]:
+    """Images per second of MNIST G training steps under ``setting`` (``residual_*``: the demo's residual
+    U-Net), and this process's peak RSS in MiB."""
+    torch.manual_seed(0)
+    generator = UNet(in_channels=1, depth=3, width=64, residual=setting.startswith("residual"),
+                     channels_last=setting.endswith("channels_last"))  # fmt: skip
     embedding = MLPEmbedding((1, 28, 28), hidden=2048, dim=10).eval().requires_grad_(False)
     x = torch.rand(batch, 1, 28, 28)
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=setting.startswith("bf16"))
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled="bf16" in setting)
     step = _generator_step(generator, embedding, mse_distance, x, 0.02, autocast)
 
     for _ in range(warmup):
@@ -171,6 +223,8 @@ CASES = {
     "dlib_resnet/dlib_native": measure_dlib_native,
     **{f"dlib_resnet/port_{s}": (lambda s=s: measure_dlib_port(s)) for s in PORT_SETTINGS},
     **{f"lfw_g/{s}": (lambda s=s: measure_face_generator(s)) for s in ("fp32", "bf16_channels_last")},
+    **{f"lfw_carrier/{s}": (lambda s=s: measure_carrier(s)) for s in ("fp32", "bf16")},
+    **{f"refine/{s}": (lambda s=s: measure_refinement(s)) for s in ("dlib", "dlib_bf16", "mnist")},
 }
 
 
@@ -187,10 +241,14 @@ def main() -> None:
         cmd = [sys.executable, "-m", "distortion.bench", "--one", case]
         rows.append(json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout))
     print(f"{torch.get_num_threads()} threads, torch {torch.__version__}")
-    print(f"{'case':<36}{'forward img/s':>15}{'train img/s':>13}{'peak RSS MiB':>14}")
+    print(f"{'case':<36}{'forward img/s':>15}{'train img/s':>13}{'peak RSS MiB':>14}  notes")
     for row in rows:
         fwd, train = row.get("images_per_s", float("nan")), row.get("train_images_per_s", float("nan"))
-        print(f"{row['case']:<36}{fwd:>15.1f}{train:>13.1f}{row['peak_rss_mib']:>14.0f}")
+        notes = ""
+        if "seconds_per_image" in row:
+            notes = (f"{row['steps_per_image']} steps, {row['seconds_per_image']:.3f} s per image, "
+                     f"squared distance {row['squared_distance']:.2e}")  # fmt: skip
+        print(f"{row['case']:<36}{fwd:>15.1f}{train:>13.1f}{row['peak_rss_mib']:>14.0f}  {notes}")
     out = Path("bench_out")
     out.mkdir(exist_ok=True)
     (out / "bench.json").write_text(json.dumps(rows, indent=2) + "\n")

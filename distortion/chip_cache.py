@@ -21,14 +21,17 @@ import json
 import os
 import re
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+from torch import Tensor
 from tqdm import tqdm
 
 from distortion.alignment import ALIGNERS, ImageReadError, read_rgb
+from distortion.image_io import chips_to_tensor
 
 __all__ = ["ChipCache", "build_chip_cache", "image_folder", "list_images", "person_and_number"]
 
@@ -81,6 +84,11 @@ class ChipCache:
     def rows(self) -> dict[tuple[str, int], int]:
         """``(name, number) -> row`` for every aligned image."""
         return {(r["name"], r["number"]): r["row"] for r in self.index if r["row"] >= 0}
+
+    def batches(self, rows: Sequence[int], batch_size: int) -> Iterator[Tensor]:
+        """The chips of ``rows``, in that order, as float batches ``(B, 3, S, S)`` in ``[0, 1]``."""
+        for start in range(0, len(rows), batch_size):
+            yield chips_to_tensor(self.chips[np.asarray(rows[start : start + batch_size])])
 
 
 def _plan_id(files: list[Path], folder: Path, backbone: str, chunk_size: int) -> str:

@@ -21,8 +21,11 @@ class LagrangeMultiplier(nn.Module):
     """A multiplier ``lambda`` for the constraint ``violation <= tolerance``, with the multiplicative dual
     update of GECO on a moving average of the constraint:
 
-        c_ma <- smoothing * c_ma + (1 - smoothing) * (violation - tolerance)
+        c_ma <- smoothing * c_ma + (1 - smoothing) * clamp(violation - tolerance, -1, 1)
         lambda <- clamp(lambda * exp(rate * c_ma), min_value, max_value)
+
+    The clamp keeps one wild batch (a G far from F at the start) from multiplying ``lambda`` by orders
+    of magnitude in a step: it changes by at most a factor ``exp(rate)`` per step.
 
     ``violation`` is the mean hinge relative to the budget, ``mean(relu(d^2 - tau)) / tau``: 0 when every
     image keeps its embedding within the budget. ``lambda`` and ``c_ma`` are buffers, so checkpoints
@@ -60,6 +63,7 @@ class LagrangeMultiplier(nn.Module):
     @torch.no_grad()
     def update(self, violation: Tensor) -> None:
         """One dual step after a training step that measured ``violation`` (a scalar, detached)."""
-        self.average.mul_(self.smoothing).add_((1 - self.smoothing) * (violation.float() - self.tolerance))
+        signal = (violation.float() - self.tolerance).clamp(-1.0, 1.0)
+        self.average.mul_(self.smoothing).add_((1 - self.smoothing) * signal)
         log_value = (self.value.log() + self.rate * self.average).clamp(*self.log_bounds)
         self.value.copy_(log_value.exp())

@@ -21,14 +21,14 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from distortion.distorter import Distorter
-from distortion.face_detection import make_detector
+from distortion.face_detection import DETECTORS, make_detector
 from distortion.image_io import tensor_to_chips
 from distortion.modules.distortion import load_distortion_module
 from distortion.modules.embedding import load_embedding
 
 __all__ = [
-    "EmbeddedBatch", "FaceDetectionRates", "Timer", "default_out", "embed_batches", "load_distorter", "place",
-    "resolve_device",
+    "EmbeddedBatch", "FaceDetectionRates", "Timer", "default_out", "embed_batches", "face_detection_rates",
+    "load_distorter", "place", "resolve_device",
 ]
 
 
@@ -145,6 +145,15 @@ class FaceDetectionRates:
         for name in self.detectors:
             result[f"images/{name}"] = max((len(v) for k, v in self.found.items() if k.endswith(f"/{name}")), default=0)
         return result
+
+
+def face_detection_rates(
+    detectors: Sequence[str] | None, detect_images: int, cnn_images: int, seen: Sequence[str] = ()
+) -> FaceDetectionRates:
+    """The commands' detector set-up: ``detectors`` (default: all of them) on ``detect_images`` images of
+    each kind, dlib's slow CNN detector on ``cnn_images``."""
+    names = DETECTORS if detectors is None else detectors
+    return FaceDetectionRates({n: cnn_images if n == "dlib_cnn" else detect_images for n in names}, seen)
 
 
 class Timer:

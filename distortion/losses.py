@@ -30,6 +30,7 @@ from distortion.image_metrics import (
     local_correlation,
     luma,
     pearson,
+    shifted_pearson,
     ssim,
 )
 
@@ -81,6 +82,18 @@ def decorrelation_distance(x: Tensor, y: Tensor) -> Tensor:
     Unlike L1/MSE/DSSIM it does not reward an inversion (``r_pix = -1`` gives no credit).
     """
     return 1.0 - (pearson(x, y).pow(2) + edge_pearson(x, y).pow(2)) / 2.0
+
+
+def registered_decorrelation_distance(x: Tensor, y: Tensor, max_shift: int = 8) -> Tensor:
+    """``1 - max(r_pix^2, r_edge^2)`` at the translation of ``y`` by at most ``max_shift`` pixels where
+    they are largest (:func:`~distortion.image_metrics.shifted_pearson`): the loss form of the registered
+    content change, so that neither x nor x moved by a few pixels survives in ``y``."""
+    check_image_pair(x, y)
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    x, y = x.to(dtype), y.to(dtype)
+    r_pix = shifted_pearson(x, y, max_shift).pow(2).amax(1)
+    r_edge = shifted_pearson(edge_magnitude(x), edge_magnitude(y), max_shift).pow(2).amax(1)
+    return 1.0 - torch.maximum(r_pix, r_edge)
 
 
 def lowfreq_decorrelation_distance(x: Tensor, y: Tensor, factor: int = 4) -> Tensor:
@@ -167,6 +180,7 @@ IMAGE_DISTANCES: dict[str, ImageDistance] = {
     "sobel_l1": sobel_l1_distance,
     "dssim_l1": dssim_l1_distance,
     "decorrelation": decorrelation_distance,
+    "registered_decorrelation": registered_decorrelation_distance,
     "lowfreq_decorrelation": lowfreq_decorrelation_distance,
     "local_decorrelation": local_decorrelation_distance,
     "coarse_decorrelation": coarse_decorrelation_distance,

@@ -175,3 +175,16 @@ def test_structure_decorrelation_sees_a_faint_recoloured_copy_in_any_channel() -
     assert structure_decorrelation_distance(x, moved).max() < 0.05
     shuffled = x[..., torch.randperm(64, generator=g)][..., torch.randperm(64, generator=g), :]
     assert structure_decorrelation_distance(x, shuffled).min() > 0.5
+
+
+def test_registered_decorrelation_sees_a_moved_copy_that_plain_decorrelation_misses() -> None:
+    from distortion.losses import registered_decorrelation_distance
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.nn.functional.interpolate(torch.rand(2, 1, 6, 6, generator=g), size=40, mode="bilinear")
+    moved = torch.roll(x, shifts=(5, -4), dims=(2, 3))
+    assert decorrelation_distance(x, moved).min() > 0.3  # pixel-aligned, the copy looks changed
+    assert registered_decorrelation_distance(x, moved).max() < 0.15  # within 8 px, it is found
+    assert registered_decorrelation_distance(x, 1 - moved).max() < 0.15  # inverted too
+    noise = torch.rand(2, 1, 40, 40, generator=g)
+    assert registered_decorrelation_distance(x, noise).min() > 0.8

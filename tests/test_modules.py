@@ -157,3 +157,62 @@ def test_checkpoint_restores_g_and_the_frozen_backbone(tiny) -> None:
     reference = DlibResNet()
     for key, value in reference.state_dict().items():
         assert torch.equal(module.embedding.state_dict()[key], value), key
+
+
+def test_the_lagrangian_constraint_moves_the_multiplier_and_checkpoints_it(trained) -> None:
+    from distortion.models import UNet
+
+    module = DistortionModule(UNet(depth=2, width=4, residual=True), trained["embedding"], beta=2.0, tau=0.1,
+                              constraint="lagrangian")  # fmt: skip
+    assert {"multiplier.value", "multiplier.average"} <= module.state_dict().keys()
+    assert float(module.current_beta()) == pytest.approx(2.0)
+    terms = module.loss_terms(torch.rand(8, 1, 28, 28))
+    beta = float(module.current_beta())
+    expected = (-module.alpha * terms["d_img"] + beta * terms["threshold"]) / (1 + beta)
+    assert float(terms["loss"]) == pytest.approx(float(expected), rel=1e-5)  # normalised by 1 + lambda
+    with pytest.raises(ValueError, match="constraint must be 'penalty' or 'lagrangian'"):
+        DistortionModule(torch.nn.Identity(), trained["embedding"], constraint="hard")
+
+
+class RandomProjection(torch.nn.Module):
+    """A fixed F that tells images apart without having learned digits: a random unit-norm projection."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("weight", torch.randn(784, 16, generator=torch.Generator().manual_seed(0)) / 28)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.normalize(x.flatten(1) @ self.weight, dim=1)
+
+
+def test_a_trained_carrier_gives_two_different_images_of_one_digit_that_both_match() -> None:
+    from distortion.losses import squared_distance
+    from distortion.models import CarrierGenerator
+
+    torch.manual_seed(0)
+    carrier = CarrierGenerator(16, (1, 28, 28), noise_dim=8, width=16, stages=2)
+    module = DistortionModule(carrier, embedding=RandomProjection(), image_distance="decorrelation", beta=1.0,
+                              tau=0.01, constraint="lagrangian")  # fmt: skip
+    assert not any("_embedding" in key for key in module.state_dict())  # F is held once, by the module
+    train = MNIST(str(DATA), train=True).data[:1024].unsqueeze(1).float() / 255
+    optimizer = torch.optim.Adam(carrier.parameters(), lr=3e-3)
+    module.train()
+    for _ in range(150):
+        terms = module.loss_terms(train[torch.randint(0, 1024, (64,))])
+        optimizer.zero_grad()
+        terms["loss"].backward()
+        optimizer.step()
+        module.multiplier.update(terms["violation"])
+    module.eval()
+    x = MNIST(str(DATA), train=False).data[:64].unsqueeze(1).float() / 255
+    f = module.embedding
+    with torch.no_grad():
+        torch.manual_seed(1)
+        first = module(x)
+        torch.manual_seed(2)
+        second = module(x)
+        genuine = [squared_distance(f(g), f(x)) for g in (first, second)]
+        impostor = squared_distance(f(x), f(x.roll(1, dims=0)))
+    assert float((first - second).abs().mean()) > 0.1  # two enrolments, two different images
+    for distances in genuine:  # both carry the digit's template
+        assert float(distances.median()) < 0.25 * float(impostor.median())

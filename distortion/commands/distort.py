@@ -13,16 +13,29 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 
 from distortion.backbones import require_face_backbone
 from distortion.chip_cache import build_chip_cache, image_folder
-from distortion.evaluation import embed_batches, load_distorter, resolve_device
-from distortion.image_io import chips_to_tensor, tensor_to_chips
+from distortion.evaluation import EmbeddedBatch, embed_batches, load_distorter, resolve_device
+from distortion.image_io import tensor_to_chips
 
 __all__ = ["distort"]
+
+
+def _save(batch: EmbeddedBatch, rows: list[dict], base: Path, out_dir: Path, results: dict[str, dict]) -> None:
+    """Write the stored images of one batch as PNGs and record their templates in ``results``."""
+    shifts = (batch.emb_x - batch.emb_stored).norm(dim=1).tolist()
+    for r, image, emb, shift in zip(rows, tensor_to_chips(batch.stored), batch.emb_stored.cpu(), shifts):
+        relative = Path(r["path"]).relative_to(base)
+        target = (out_dir / "distorted" / relative).with_suffix(".png")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(target)
+        results[str(relative)] = {
+            "distorted": str(target.relative_to(out_dir)), "face_found_by": r["method"], "note": r["note"],
+            "embedding": [round(v, 6) for v in emb.tolist()], "embedding_shift": shift,
+        }  # fmt: skip
 
 
 def distort(
@@ -64,21 +77,10 @@ def distort(
     cache = build_chip_cache(input, out_dir / "aligned", aligner, workers)
     aligned = [row for row in cache.index if row["row"] >= 0]
     skipped = {str(Path(row["path"]).relative_to(base)): row["note"] for row in cache.index if row["row"] < 0}
-    batches = (chips_to_tensor(np.stack([cache.chips[r["row"]] for r in aligned[s : s + batch_size]]))
-               for s in range(0, len(aligned), batch_size))  # fmt: skip
-    results = {}
+    batches = cache.batches([r["row"] for r in aligned], batch_size)
+    results: dict[str, dict] = {}
     for s, batch in enumerate(embed_batches(batches, distorter.embedding, run_device, distorter, desc="distort")):
-        rows = aligned[s * batch_size : (s + 1) * batch_size]
-        shifts = (batch.emb_x - batch.emb_stored).norm(dim=1).tolist()
-        for r, image, emb, shift in zip(rows, tensor_to_chips(batch.stored), batch.emb_stored.cpu(), shifts):
-            relative = Path(r["path"]).relative_to(base)
-            target = (out_dir / "distorted" / relative).with_suffix(".png")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(image).save(target)
-            results[str(relative)] = {
-                "distorted": str(target.relative_to(out_dir)), "face_found_by": r["method"], "note": r["note"],
-                "embedding": [round(v, 6) for v in emb.tolist()], "embedding_shift": shift,
-            }  # fmt: skip
+        _save(batch, aligned[s * batch_size : (s + 1) * batch_size], base, out_dir, results)
     summary = {"checkpoint": str(ckpt), "storage": storage, "distorted": len(results), "skipped": skipped,
                "images": results}  # fmt: skip
     (out_dir / "embeddings.json").write_text(json.dumps(summary, indent=1))

@@ -17,11 +17,9 @@ unless disabled, logs the same to an (offline by default) W&B run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
 from torchmetrics.functional.classification import binary_roc
@@ -31,9 +29,16 @@ from distortion.backbones import require_face_backbone
 from distortion.chip_cache import ChipCache, build_chip_cache
 from distortion.distorter import Distorter
 from distortion.distortion_metrics import DistortionMeans
-from distortion.evaluation import FaceDetectionRates, Timer, default_out, embed_batches, load_distorter, resolve_device
+from distortion.evaluation import (
+    FaceDetectionRates,
+    Timer,
+    default_out,
+    embed_batches,
+    face_detection_rates,
+    load_distorter,
+    resolve_device,
+)
 from distortion.grids import pair_grid
-from distortion.image_io import chips_to_tensor
 from distortion.lfw_protocol import ImageKey, LFWProtocol, pair_table
 from distortion.paths import default_cache_dir, lfw_root
 from distortion.plots import plot_distances, plot_roc
@@ -42,8 +47,6 @@ from distortion.verification import COMPARISONS
 from distortion.wandb_report import log_report_to_wandb
 
 __all__ = ["evaluate"]
-
-DETECTORS = ("dlib_hog", "dlib_cnn", "mtcnn")
 
 
 @dataclass
@@ -55,20 +58,15 @@ class _Pass:
     grid: list[tuple[Tensor, Tensor]] = field(default_factory=list)
 
 
-def _batches(cache: ChipCache, keys: list[ImageKey], batch_size: int) -> Iterator[Tensor]:
-    rows = cache.rows()
-    for start in range(0, len(keys), batch_size):
-        yield chips_to_tensor(np.stack([cache.chips[rows[k]] for k in keys[start : start + batch_size]]))
-
-
 def _run(
     distorter: Distorter, cache: ChipCache, keys: list[ImageKey], test: set[ImageKey], batch_size: int,
     device: torch.device, means: DistortionMeans, faces: FaceDetectionRates,
 ) -> _Pass:  # fmt: skip
     """Distort and embed every image of ``keys``; the statistics only on the ``test`` images."""
     gathered = _Pass()
-    for s, batch in enumerate(embed_batches(_batches(cache, keys, batch_size), distorter.embedding, device,
-                                            distorter, desc="evaluate")):  # fmt: skip
+    rows = cache.rows()
+    batches = cache.batches([rows[k] for k in keys], batch_size)
+    for s, batch in enumerate(embed_batches(batches, distorter.embedding, device, distorter, desc="evaluate")):
         batch_keys = keys[s * batch_size : (s + 1) * batch_size]
         for k, ex, eg in zip(batch_keys, batch.emb_x.cpu(), batch.emb_stored.cpu()):
             gathered.embeddings["orig"][k], gathered.embeddings["distorted"][k] = ex, eg
@@ -136,9 +134,7 @@ def evaluate(
     chips = build_chip_cache(protocol.root, cache or default_cache_dir(face.aligner), face.aligner)
     keys = [k for k in protocol.images() if k in chips.rows()][: limit or None]
     out_dir = Path(out) if out else default_out(ckpt, embedding, "lfw_report")
-    names = DETECTORS if detectors is None else detectors
-    limits = {n: cnn_images if n == "dlib_cnn" else detect_images for n in names}
-    faces = FaceDetectionRates(limits, seen_detectors or ())
+    faces = face_detection_rates(detectors, detect_images, cnn_images, seen_detectors or ())
     means = DistortionMeans().to(run_device)
     timer = Timer(run_device)
     gathered = _run(distorter, chips, keys, protocol.view2_images(), batch_size, run_device, means, faces)

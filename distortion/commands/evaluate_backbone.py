@@ -26,7 +26,6 @@ from distortion.backbones import create_backbone
 from distortion.backbones.dlib_resnet import DLIB_RESNET_FILE, dlib_model_path
 from distortion.chip_cache import ChipCache, build_chip_cache
 from distortion.evaluation import Timer, embed_batches, place, resolve_device
-from distortion.image_io import chips_to_tensor
 from distortion.lfw_protocol import LFWProtocol
 from distortion.paths import default_cache_dir, lfw_root
 from distortion.reports import write_report
@@ -65,7 +64,7 @@ def dlib_reference_embeddings(root: Path, keys: list[tuple[str, int]], workers: 
 
 def _embed_cache(model: torch.nn.Module, cache: ChipCache, batch_size: int, device: torch.device) -> torch.Tensor:
     """F of every chip of the cache, ``(N, D)`` on the CPU."""
-    batches = (chips_to_tensor(cache.chips[s : s + batch_size]) for s in range(0, len(cache.chips), batch_size))
+    batches = cache.batches(range(len(cache.chips)), batch_size)
     return torch.cat([b.emb_x.cpu() for b in embed_batches(batches, model, device, desc="embed")])
 
 

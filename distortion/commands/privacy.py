@@ -37,7 +37,15 @@ from datamodules import LFWDataModule, MNISTDataModule
 from datamodules.base import SplitDataModule
 from distortion.backbones import FaceBackbone
 from distortion.distorter import Distorter
-from distortion.evaluation import FaceDetectionRates, Timer, default_out, load_distorter, place, resolve_device
+from distortion.evaluation import (
+    FaceDetectionRates,
+    Timer,
+    default_out,
+    face_detection_rates,
+    load_distorter,
+    place,
+    resolve_device,
+)
 from distortion.grids import pair_grid
 from distortion.image_metrics import psnr, ssim
 from distortion.inversion import TemplateInverter, make_inverter, train_inverter
@@ -143,24 +151,36 @@ def privacy(
     timer = Timer(run_device)
     attackers = _train_attackers(distorter, datamodule, attack_images, attack_steps, attack_batch_size, attack_lr,
                                  attack_depth, attack_width, seed, run_device)  # fmt: skip
-    names = ("dlib_hog", "dlib_cnn", "mtcnn") if detectors is None else detectors
-    faces = FaceDetectionRates({n: cnn_images if n == "dlib_cnn" else detect_images for n in names}) if face else None
+    faces = face_detection_rates(detectors, detect_images, cnn_images) if face else None
     table, grid = _score(distorter, attackers, renewed, second, reader, faces, datamodule, batch_size, limit_pairs)
     report: dict = {"checkpoint": ckpt, "embedding": embedding, "renewed_checkpoint": renewed_ckpt,
                     "refine_steps": refine_steps, "storage": storage, "pairs": len(table["same"])}  # fmt: skip
-    report["inversion"] = _attack_section(table, "r_a", attackers.inverse_training) | _recognised(table, faces)
-    report["template_inversion"] = _attack_section(table, "t_a", attackers.template_training)
-    report["bound"] = _bound(report["inversion"], report["template_inversion"])
-    if renewed is not None:
-        report["unlinkability"] = _unlinkability_section(table, out_dir)
-    if second is not None:
-        report["second_recognizer"] = {"name": second_embedding} | _second_section(table)
+    report |= _sections(table, attackers, faces, out_dir, renewed is not None, second_embedding)
     report["timing"] = timer.section(len(table["same"]))
     write_report(report, out_dir, "Privacy report")
     save_image(pair_grid(*grid, per_row=8, scale=1 if face else 3), out_dir / "grid.png")
     if wandb:
         log_report_to_wandb(report, out_dir, f"privacy_{out_dir.parent.name}", "privacy", ["grid", "unlinkability"])
     return report
+
+
+def _sections(
+    table: dict[str, Tensor], attackers: Attackers, faces: FaceDetectionRates | None, out_dir: Path, renewed: bool,
+    second: str | None,
+) -> dict[str, dict]:  # fmt: skip
+    """The report's sections: both attacks, the bound, and unlinkability and the second recognizer when given."""
+    sections: dict[str, dict] = {}
+    seen = {"x_a": "original", "g_a": "distorted", "r_a": "reconstructed"}
+    sections["inversion"] = _attack_section(table, "r_a", attackers.inverse_training, stored=True)
+    sections["inversion"] |= _recognised(table, faces, seen)
+    sections["template_inversion"] = _attack_section(table, "t_a", attackers.template_training, stored=False)
+    sections["template_inversion"] |= _recognised(table, faces, {"t_a": "template_reconstructed"})
+    sections["bound"] = _bound(sections["inversion"], sections["template_inversion"])
+    if renewed:
+        sections["unlinkability"] = _unlinkability_section(table, out_dir)
+    if second is not None:
+        sections["second_recognizer"] = {"name": second} | _second_section(table)
+    return sections
 
 
 def _datamodule(face: FaceBackbone | None, data: str | None, cache: str | None, batch_size: int,
@@ -255,34 +275,35 @@ def _score(
     return table, [torch.stack(column) for column in grid]
 
 
-def _attack_section(t: dict[str, Tensor], key: str, training: dict[str, float]) -> dict[str, float]:
-    """Image similarity of the stored image and of the attack's reconstructions (``key``) to x, and how
-    often F accepts each as the original person at the FAR-0.1% threshold of original pairs."""
+def _attack_section(t: dict[str, Tensor], key: str, training: dict[str, float], stored: bool) -> dict[str, float]:
+    """Image similarity of an attack's reconstructions (column ``key``) to x and how often F accepts them
+    as the original person at the FAR-0.1% threshold of original pairs; with ``stored``, the same for
+    the stored image itself."""
     same = t["same"]
     originals = pair_scores(t["emb_x_a"], t["emb_x_b"])
     threshold = threshold_at_far(originals[~same], FAR)
     section: dict[str, float] = {"threshold_far_1e-3": float(threshold)}
-    names = {"g_a": "distorted", key: "reconstructed"}
-    for column, name in names.items():
+    if stored:
+        section["accepted_other_image_original"] = accept_rate(originals[same], threshold)
+    for column, name in ((("g_a", "distorted"),) if stored else ()) + ((key, "reconstructed"),):
         section[f"ssim_{name}"] = float(t[f"ssim_{column}"].mean())
         section[f"psnr_{name}"] = float(t[f"psnr_{column}"].mean())
         section[f"accepted_same_image_{name}"] = accept_rate(pair_scores(t[f"emb_{column}"], t["emb_x_a"]), threshold)
         other = pair_scores(t[f"emb_{column}"], t["emb_x_b"])
         section[f"accepted_other_image_{name}"] = accept_rate(other[same], threshold)
         section[f"false_accept_{name}"] = accept_rate(other[~same], threshold)
-    section["accepted_other_image_original"] = accept_rate(originals[same], threshold)
-    if f"read_{key}" in t:
-        section["reader_acc_reconstructed"] = float(t[f"read_{key}"].float().mean())
     return section | {f"attack_{k}": v for k, v in training.items()}
 
 
-def _recognised(t: dict[str, Tensor], faces: FaceDetectionRates | None) -> dict[str, float]:
-    """The stand-in for a person: reader accuracy on originals, stored images and both reconstructions,
-    or face-detection rates."""
-    names = {"x_a": "original", **{key: kind for kind, key in KINDS.items()}}
-    section = {f"reader_acc_{names[k[5:]]}": float(v.float().mean()) for k, v in t.items() if k.startswith("read_")}
+def _recognised(t: dict[str, Tensor], faces: FaceDetectionRates | None, kinds: dict[str, str]) -> dict[str, float]:
+    """The stand-in for a person on the ``kinds`` (column -> name) of images: reader accuracy, or the
+    face-detection rates (with each detector's image count)."""
+    section = {f"reader_acc_{name}": float(t[f"read_{key}"].float().mean()) for key, name in kinds.items()
+               if f"read_{key}" in t}  # fmt: skip
     if faces is not None:
-        section |= {f"face_detected/{k}": v for k, v in faces.rates().items()}
+        rates = faces.rates()
+        section |= {f"face_detected/{k}": v for k, v in rates.items() if k.split("/")[-2] in kinds.values()}
+        section |= {f"face_detected/{k}": v for k, v in rates.items() if k.startswith("images/")}
     return section
 
 

@@ -89,11 +89,11 @@ def run_one(config: str, setting: dict[str, Any], out: Path, extra: list[str]) -
     run_dir = out / setting_name(setting)
     overrides = [arg for key, value in setting.items() for arg in (f"--{key}", _cli_value(value))]
     cli = SweepRunCLI(run_dir, args=["--config", config, *overrides, *extra])
-    try:
-        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-        cli.trainer.test(cli.model, datamodule=cli.datamodule)
-    except CollapseError as error:  # a collapsed G is a result of the sweep, not the end of it
-        print(f"{run_dir.name}: {error}")
+    for stage in (cli.trainer.fit, cli.trainer.test):
+        try:
+            stage(cli.model, datamodule=cli.datamodule)
+        except CollapseError as error:  # a collapsed G is a result of the sweep, not the end of it
+            print(f"{run_dir.name}: {error}")
     report = json.loads((Path(cli.trainer.log_dir) / "report.json").read_text())
     return {**{short_key(key): value for key, value in setting.items()}, "run": run_dir.name, **report}
 

@@ -35,7 +35,7 @@ class CarrierGenerator(nn.Module):
         image_shape: ``(C, H, W)`` of the images to produce (F's input).
         noise_dim: size of the noise code ``z``.
         width: channels of the last decoder stage.
-        stages: number of doubling stages.
+        stages: number of doubling stages (0: a linear map to the pattern, then one convolution).
         upsample: the decoder works at ``1 / upsample`` of the image size (1 = full resolution).
         noise_scale: standard deviation of the pixel noise in logit space (0 = no background noise).
     """
@@ -51,8 +51,8 @@ class CarrierGenerator(nn.Module):
         noise_scale: float = 1.0,
     ) -> None:
         super().__init__()
-        if min(embedding_dim, width, stages, upsample) < 1 or noise_dim < 0 or noise_scale < 0:
-            raise ValueError("embedding_dim, width, stages and upsample must be >= 1, noise_dim and noise_scale >= 0")
+        if min(embedding_dim, width, upsample) < 1 or min(stages, noise_dim, noise_scale) < 0:
+            raise ValueError("embedding_dim, width and upsample must be >= 1; stages, noise_dim, noise_scale >= 0")
         self.image_shape, self.noise_dim, self.noise_scale = tuple(image_shape), noise_dim, noise_scale
         channels, height, width_px = image_shape
         scale = upsample * 2**stages

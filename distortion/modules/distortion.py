@@ -34,6 +34,7 @@ def distortion_loss_terms(
     perceptual_stretch: bool = False,
     perceptual_local_contrast: bool = False,
     robust: bool = False,
+    normalize: bool = False,
 ) -> dict[str, Tensor]:
     """One forward pass of the method: G(x), F(x), F(G(x)) and the loss
     ``L = -alpha * d_img + beta * threshold [+ gamma * KL(uniform || P(G(x)))]``.
@@ -41,7 +42,10 @@ def distortion_loss_terms(
     ``threshold`` is the paper's ``mean(relu(||F(x) - F(G(x))||^2 - tau))``; ``violation`` is the same
     relative to the budget (divided by ``tau``), what a Lagrange multiplier follows. A
     :class:`~distortion.models.CarrierGenerator` decodes the F(x) computed here (x reaches it only
-    through F). With ``robust``, F reads G(x) after a random storage round trip
+    through F). With ``normalize`` the loss is divided by ``1 + beta``: a Lagrange multiplier then moves
+    the balance of the two terms, never the size of the gradients (Adam, whose step sizes follow
+    the recent gradients, would take one huge step when beta jumps). With ``robust``, F reads G(x)
+    after a random storage round trip
     (:func:`~distortion.storage.simulate_storage`). With ``perceptual_stretch`` /
     ``perceptual_local_contrast`` the perceptual term is the mean of P's term on G(x) and on G(x)
     with its contrast stretched / locally normalised, as a person turns up the contrast of a faint image."""
@@ -60,7 +64,8 @@ def distortion_loss_terms(
         views += [local_contrast(gx.float())] if perceptual_local_contrast else []
         terms["perceptual"] = torch.stack([uniform_prediction_loss(perceptual(v)).mean() for v in views]).mean()
         loss = loss + gamma * terms["perceptual"]
-    terms["loss"] = loss
+    # a Lagrange multiplier's scale must not reach the optimiser as a sudden jump in gradients
+    terms["loss"] = loss / (1 + beta) if normalize else loss
     return terms
 
 
@@ -84,7 +89,8 @@ class DistortionModule(TrainableModule):
         tau: the budget: squared embedding distance below which G is not penalised.
         constraint: ``penalty`` (the paper: beta fixed) or ``lagrangian`` (beta becomes a Lagrange
             multiplier that rises while the mean relative excess over tau is above
-            ``multiplier_tolerance`` and falls while it is below, see :mod:`distortion.constraint`).
+            ``multiplier_tolerance`` and falls while it is below, see :mod:`distortion.constraint`;
+            the loss is then divided by ``1 + multiplier``, which keeps its gradients on one scale).
         multiplier_rate: speed of the multiplier's updates.
         multiplier_tolerance: the mean excess ``mean(relu(d^2 - tau)) / tau`` the multiplier tolerates.
         alpha_warmup_steps: ramp alpha (and gamma) linearly from 0 over this many training steps, so
@@ -196,7 +202,7 @@ class DistortionModule(TrainableModule):
         return distortion_loss_terms(
             self.generator, self.embedding, self.distance, x, self.alpha * share, self.current_beta(), self.tau,
             self.perceptual, self.gamma * share, self.perceptual_stretch, self.perceptual_local_contrast,
-            robust=self.robust_storage and self.training,
+            robust=self.robust_storage and self.training, normalize=self.multiplier is not None,
         )  # fmt: skip
 
     def _log_terms(self, stage: str, terms: dict[str, Tensor], batch_size: int) -> None:

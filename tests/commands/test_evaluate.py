@@ -42,3 +42,16 @@ def test_evaluate_writes_the_lfw_report(tiny) -> None:
     assert report["embedding_shift"]["mean"] > 0
     for name in ("report.md", "roc.png", "grid.png", "distances.png"):
         assert (out / name).stat().st_size > 500, name
+
+
+def test_evaluate_f_alone_refining_from_noise(tiny) -> None:
+    """No G at all: noise refined against dlib's ResNet, stored as PNG, is matched and shows no face."""
+    out = tiny["out"] / "report_refined"
+    main(["evaluate", "--embedding", "dlib", "--refine_steps", "60", "--storage", "png", "--data", str(tiny["root"]),
+          "--cache", str(tiny["out"] / "cache"), "--out", str(out), "--wandb", "false", "--detectors", "[dlib_hog]"])  # fmt: skip
+    report = json.loads((out / "report.json").read_text())
+    assert report["refine_steps"] == 60 and report["storage"] == "png" and report["checkpoint"] is None
+    assert report["deploy"]["view2"]["accuracy_mean"] >= report["orig"]["view2"]["accuracy_mean"] - 0.05
+    assert report["embedding_shift"]["p95"] < 0.3  # well inside dlib's same-person distance 0.6
+    assert report["distortion"]["registered_content_change_pct"] > 90
+    assert report["face_detected"] == {"original/dlib_hog": 1.0, "distorted/dlib_hog": 0.0, "images/dlib_hog": 20}
