@@ -5,9 +5,10 @@ runs the grid of alpha and beta; ``--grid`` adds any other config values, e.g.
 ``--grid '{"model.init_args.gamma": [0.5, 2], "model.init_args.image_distance": [{"decorrelation": 1}]}'``
 (the full product of all lists is run). It writes ``sweep.csv``, ``sweep.md`` and ``sweep.png``
 (distortion and reader accuracy against the deployment EER, one point per run, with the Pareto front)
-into ``--out``; every run also logs to the W&B and CSV loggers of its config. Arguments after ``--``
-go to every run (e.g. ``-- --trainer.max_epochs 1``). For online sweeps use the W&B definition in
-``configs/sweep_wandb.yaml``.
+into ``--out``; a run whose folder already holds a test report is not run again, so a killed sweep
+restarted with the same command goes on where it stopped. Every run also logs to the W&B and CSV
+loggers of its config. Arguments after ``--`` go to every run (e.g. ``-- --trainer.max_epochs 1``).
+For online sweeps use the W&B definition in ``configs/sweep_wandb.yaml``.
 """
 
 from __future__ import annotations
@@ -87,6 +88,11 @@ def run_one(config: str, setting: dict[str, Any], out: Path, extra: list[str]) -
     """Fit and test one generator with the config values ``setting`` (``{"model.init_args.alpha": 2.0}``);
     return its test report with the setting's values added under their last key part."""
     run_dir = out / setting_name(setting)
+    summary = {**{short_key(key): value for key, value in setting.items()}, "run": run_dir.name}
+    finished = finished_report(run_dir)
+    if finished is not None:  # a sweep that was killed goes on where it stopped
+        print(f"{run_dir.name}: finished before, its report is reused ({finished})")
+        return {**summary, **json.loads(finished.read_text())}
     overrides = [arg for key, value in setting.items() for arg in (f"--{key}", _cli_value(value))]
     cli = SweepRunCLI(run_dir, args=["--config", config, *overrides, *extra])
     for stage in (cli.trainer.fit, cli.trainer.test):
@@ -95,7 +101,13 @@ def run_one(config: str, setting: dict[str, Any], out: Path, extra: list[str]) -
         except CollapseError as error:  # a collapsed G is a result of the sweep, not the end of it
             print(f"{run_dir.name}: {error}")
     report = json.loads((Path(cli.trainer.log_dir) / "report.json").read_text())
-    return {**{short_key(key): value for key, value in setting.items()}, "run": run_dir.name, **report}
+    return {**summary, **report}
+
+
+def finished_report(run_dir: Path) -> Path | None:
+    """The test report of the newest finished version of a run folder, or None when no version finished."""
+    reports = sorted(run_dir.glob("version_*/report.json"), key=lambda p: int(p.parent.name.split("_")[1]))
+    return reports[-1] if reports else None
 
 
 def _cli_value(value: Any) -> str:

@@ -28,6 +28,16 @@ def test_sweep_writes_one_row_per_run_a_table_and_a_plot(trained, tmp_path) -> N
     assert hparams["tau"] == 0.05  # the grid's value reached the run
     assert (out / "alpha0.5_beta10_tau0.05" / "checkpoints" / "last.ckpt").is_file()
 
+    (out / "alpha2_beta10_tau0.05" / "version_0" / "report.json").unlink()  # as if killed before its test
+    again = sweep_main(
+        ["--config", str(trained["generator_config"]), "--alphas", "[0.5,2]", "--betas", "[10]", "--out", str(out),
+         "--grid", '{"model.init_args.tau": [0.05]}',
+         "--", "--trainer.max_epochs", "1", "--data.init_args.limit_train", "256", "--data.init_args.limit_eval", "256"]
+    )  # fmt: skip
+    assert again[0] == rows[0]  # the finished run's report is reused ...
+    assert not (out / "alpha0.5_beta10_tau0.05" / "version_1").exists()  # ... not run again
+    assert (out / "alpha2_beta10_tau0.05" / "version_1" / "report.json").is_file()  # the unfinished one runs
+
 
 def test_pareto_front_keeps_the_undominated_runs() -> None:
     from distortion.commands.sweep import pareto_front
