@@ -57,8 +57,14 @@ class LFWPairDataset(Dataset):
 
     def __getitem__(self, k: int) -> PairBatch:
         ra, ya, rb, yb, same, fold = self.items[k]
-        return PairBatch(chips_to_tensor(self.chips[ra]), torch.tensor(ya), chips_to_tensor(self.chips[rb]),
-                         torch.tensor(yb), torch.tensor(int(same)), torch.tensor(fold))
+        return PairBatch(
+            chips_to_tensor(self.chips[ra]),
+            torch.tensor(ya),
+            chips_to_tensor(self.chips[rb]),
+            torch.tensor(yb),
+            torch.tensor(int(same)),
+            torch.tensor(fold),
+        )
 
 
 class _TrainImages(Dataset):

@@ -62,8 +62,10 @@ def read_pairs(path: str | Path) -> list[list[LFWPair]]:
                     raise ValueError
             except ValueError:
                 line = 2 + f * 2 * per_fold + k
-                raise ValueError(f"{path}, line {line}: not a {'matched' if k < per_fold else 'mismatched'} pair: "
-                                 f"{' '.join(fields)!r}") from None
+                raise ValueError(
+                    f"{path}, line {line}: not a {'matched' if k < per_fold else 'mismatched'} pair: "
+                    f"{' '.join(fields)!r}"
+                ) from None
         result.append(fold)
     return result
 

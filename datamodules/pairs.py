@@ -88,5 +88,6 @@ class PairDataset(Dataset):
 
     def __getitem__(self, k: int) -> PairBatch:
         i, j, same = self.pairs[k].tolist()
-        return PairBatch(self.images[i], self.labels[i], self.images[j], self.labels[j], torch.tensor(same),
-                         torch.tensor(0))
+        return PairBatch(
+            self.images[i], self.labels[i], self.images[j], self.labels[j], torch.tensor(same), torch.tensor(0)
+        )

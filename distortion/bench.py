@@ -109,8 +109,12 @@ def measure_dlib_port(setting: str, batch: int = 32, repeats: int = 5) -> dict[s
         with autocast:
             model(xg).float().square().sum().backward()
 
-    return {"case": f"dlib_resnet/port_{setting}", "images_per_s": batch / _timed(forward, repeats),
-            "train_images_per_s": batch / _timed(forward_backward, repeats), "peak_rss_mib": _peak_rss_mib()}
+    return {
+        "case": f"dlib_resnet/port_{setting}",
+        "images_per_s": batch / _timed(forward, repeats),
+        "train_images_per_s": batch / _timed(forward_backward, repeats),
+        "peak_rss_mib": _peak_rss_mib(),
+    }
 
 
 def measure_face_generator(setting: str, batch: int = 16, repeats: int = 5) -> dict[str, float]:
@@ -130,8 +134,12 @@ def measure_face_generator(setting: str, batch: int = 16, repeats: int = 5) -> d
         with torch.no_grad(), autocast:
             generator(x)
 
-    return {"case": f"lfw_g/{setting}", "images_per_s": batch / _timed(infer, repeats),
-            "train_images_per_s": batch / _timed(train, repeats), "peak_rss_mib": _peak_rss_mib()}
+    return {
+        "case": f"lfw_g/{setting}",
+        "images_per_s": batch / _timed(infer, repeats),
+        "train_images_per_s": batch / _timed(train, repeats),
+        "peak_rss_mib": _peak_rss_mib(),
+    }
 
 
 def _generator_step(
@@ -172,8 +180,12 @@ def measure_carrier(setting: str, batch: int = 32, repeats: int = 5) -> dict[str
         loss.backward()
         optimizer.step()
 
-    return {"case": f"lfw_carrier/{setting}", "images_per_s": batch / _timed(infer, repeats),
-            "train_images_per_s": batch / _timed(train, 3, warmup=1), "peak_rss_mib": _peak_rss_mib()}
+    return {
+        "case": f"lfw_carrier/{setting}",
+        "images_per_s": batch / _timed(infer, repeats),
+        "train_images_per_s": batch / _timed(train, 3, warmup=1),
+        "peak_rss_mib": _peak_rss_mib(),
+    }
 
 
 def measure_refinement(setting: str, batch: int = 32, steps: int = 100) -> dict[str, float]:
@@ -191,8 +203,14 @@ def measure_refinement(setting: str, batch: int = 32, steps: int = 100) -> dict[
     refined = refine(noise_images(x.shape), embedding, target, steps, autocast=setting.endswith("bf16"))
     seconds = time.perf_counter() - start
     reached = float(squared_distance(embedding(refined), target).mean())
-    return {"case": f"refine/{setting}", "images_per_s": batch / seconds, "steps_per_image": steps,
-            "seconds_per_image": seconds / batch, "squared_distance": reached, "peak_rss_mib": _peak_rss_mib()}
+    return {
+        "case": f"refine/{setting}",
+        "images_per_s": batch / seconds,
+        "steps_per_image": steps,
+        "seconds_per_image": seconds / batch,
+        "squared_distance": reached,
+        "peak_rss_mib": _peak_rss_mib(),
+    }
 
 
 def measure(setting: str, batch: int = 64, steps: int = 30, warmup: int = 5) -> dict[str, float]:

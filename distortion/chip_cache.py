@@ -166,8 +166,13 @@ def build_chip_cache(
     parts_dir.mkdir(parents=True, exist_ok=True)
     tasks = [(i, [str(p) for p in files[s : s + chunk_size]]) for i, s in enumerate(range(0, len(files), chunk_size))]
     todo = [t for t in tasks if not (parts_dir / f"{t[0]:05d}.npz").is_file()]
-    bar = tqdm(total=len(files), initial=len(files) - sum(len(t[1]) for t in todo), desc=f"align ({backbone})",
-               unit="img", disable=not progress)
+    bar = tqdm(
+        total=len(files),
+        initial=len(files) - sum(len(t[1]) for t in todo),
+        desc=f"align ({backbone})",
+        unit="img",
+        disable=not progress,
+    )
     workers = workers or os.cpu_count() or 1
     if workers == 1:
         _init_worker(backbone, single_thread=False)

@@ -27,8 +27,15 @@ from distortion.modules.distortion import load_distortion_module
 from distortion.modules.embedding import load_embedding
 
 __all__ = [
-    "EmbeddedBatch", "FaceDetectionRates", "Timer", "default_out", "embed_batches", "face_detection_rates",
-    "load_distorter", "place", "resolve_device",
+    "EmbeddedBatch",
+    "FaceDetectionRates",
+    "Timer",
+    "default_out",
+    "embed_batches",
+    "face_detection_rates",
+    "load_distorter",
+    "place",
+    "resolve_device",
 ]
 
 

@@ -78,8 +78,9 @@ class FacenetBackbone(FaceBackbone):
         state = {k: v for k, v in state.items() if not k.startswith("logits.")}
         missing, unexpected = self.net.load_state_dict(state, strict=False)
         if missing or unexpected:
-            raise ValueError(f"{path} is not an InceptionResnetV1 state dict: missing {missing[:5]}, "
-                             f"unexpected {unexpected[:5]}")
+            raise ValueError(
+                f"{path} is not an InceptionResnetV1 state dict: missing {missing[:5]}, unexpected {unexpected[:5]}"
+            )
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 4 or x.shape[1] != 3:
