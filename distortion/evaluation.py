@@ -32,7 +32,7 @@ __all__ = [
     "Timer",
     "default_out",
     "embed_batches",
-    "face_detection_rates",
+    "FaceDetectors",
     "load_distorter",
     "place",
     "resolve_device",
@@ -154,13 +154,26 @@ class FaceDetectionRates:
         return result
 
 
-def face_detection_rates(
-    detectors: Sequence[str] | None, detect_images: int, cnn_images: int, seen: Sequence[str] = ()
-) -> FaceDetectionRates:
-    """The commands' detector set-up: ``detectors`` (default: all of them) on ``detect_images`` images of
-    each kind, dlib's slow CNN detector on ``cnn_images``."""
-    names = DETECTORS if detectors is None else detectors
-    return FaceDetectionRates({n: cnn_images if n == "dlib_cnn" else detect_images for n in names}, seen)
+@dataclass(frozen=True)
+class FaceDetectors:
+    """Which face detectors a command runs, and on how many images of each kind (``--faces.*`` flags).
+
+    Args:
+        names: the detectors (default: dlib_hog, dlib_cnn, mtcnn; ``[]`` for none).
+        images: run them on the first N images of each kind (0 = all).
+        cnn_images: of those, dlib's CNN detector (0.07 s an image on a CPU core) on the first N only.
+        seen: detectors used in G's loss; reported apart, never in the verdict.
+    """
+
+    names: tuple[str, ...] | None = None
+    images: int = 2000
+    cnn_images: int = 500
+    seen: tuple[str, ...] = ()
+
+    def counter(self) -> FaceDetectionRates:
+        """A fresh :class:`FaceDetectionRates` with these settings."""
+        names = DETECTORS if self.names is None else self.names
+        return FaceDetectionRates({n: self.cnn_images if n == "dlib_cnn" else self.images for n in names}, self.seen)
 
 
 class Timer:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +25,28 @@ from tqdm import tqdm
 from distortion.losses import dssim_l1_distance
 from distortion.models import UNet
 
-__all__ = ["TemplateInverter", "make_inverter", "train_inverter"]
+__all__ = ["AttackBudget", "TemplateInverter", "make_inverter", "train_inverter"]
+
+
+@dataclass(frozen=True)
+class AttackBudget:
+    """The training of each attacker, H and H' alike (``--attack.*`` flags of ``distortion privacy``).
+
+    Args:
+        images: photos of the training identities the attackers learn from (0 = all).
+        steps: optimisation steps.
+        batch_size: photos per step.
+        lr: Adam's learning rate.
+        depth: the levels of their U-Net.
+        width: the channels of its first level.
+    """
+
+    images: int = 0
+    steps: int = 2000
+    batch_size: int = 32
+    lr: float = 3e-3
+    depth: int = 3
+    width: int = 32
 
 
 def make_inverter(channels: int, depth: int = 3, width: int = 32) -> UNet:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from distortion.distorter import Distorter
-from distortion.evaluation import FaceDetectionRates, Timer, embed_batches, place, resolve_device
+from distortion.evaluation import FaceDetectionRates, FaceDetectors, Timer, embed_batches, place, resolve_device
 from distortion.models import ConvEmbedding, UNet
 
 
@@ -51,6 +51,13 @@ def test_face_detection_rates_respect_each_detectors_limit(photos) -> None:
     assert result["original/dlib_hog"] == 1.0 and result["distorted/dlib_hog"] == 0.0
     assert result["images/dlib_hog"] == 2 * len(photos) and result["images/mtcnn"] == 2
     assert result["seen_in_training/original/mtcnn"] == 1.0 and "original/mtcnn" not in result
+
+
+def test_face_detectors_settings_give_each_detector_its_limit() -> None:
+    counter = FaceDetectors(images=300, cnn_images=20).counter()
+    assert counter.limits == {"dlib_hog": 300, "dlib_cnn": 20, "mtcnn": 300}
+    assert FaceDetectors(names=("mtcnn",), seen=("mtcnn",)).counter().seen == {"mtcnn"}
+    assert FaceDetectors(names=()).counter().detectors == {}
 
 
 def test_timer_reports_the_device_and_throughput() -> None:

@@ -36,6 +36,7 @@ def test_refinement_from_noise_reaches_the_embedding_of_an_unrelated_image(setti
     assert refine(start, embedding, target, steps=0) is start
 
 
+@pytest.mark.slow
 def test_robust_refinement_keeps_the_match_once_stored(setting) -> None:
     embedding, x = setting
     target = embedding(x)

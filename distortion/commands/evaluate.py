@@ -31,10 +31,10 @@ from distortion.distorter import Distorter
 from distortion.distortion_metrics import DistortionMeans
 from distortion.evaluation import (
     FaceDetectionRates,
+    FaceDetectors,
     Timer,
     default_out,
     embed_batches,
-    face_detection_rates,
     load_distorter,
     resolve_device,
 )
@@ -94,10 +94,7 @@ def evaluate(
     refine_lr: float = 0.05,
     refine_robust: bool = False,
     storage: str = "none",
-    detectors: list[str] | None = None,
-    detect_images: int = 2000,
-    cnn_images: int = 500,
-    seen_detectors: list[str] | None = None,
+    faces: FaceDetectors = FaceDetectors(),
     limit: int = 0,
     seed: int = 0,
     wandb: bool = True,
@@ -117,10 +114,7 @@ def evaluate(
         refine_lr: the refinement's learning rate.
         refine_robust: refine through random storage round trips.
         storage: score the images as stored: ``none``, ``png``, ``jpeg90``, ``jpeg75``, ``resize0.8``, ...
-        detectors: face detectors to run (default: dlib_hog, dlib_cnn, mtcnn; ``[]`` for none).
-        detect_images: run the detectors on the first N View 2 images, originals and stored (0 = all 7,701).
-        cnn_images: of those, run dlib's CNN detector (0.07 s per image on a CPU core) on the first N only.
-        seen_detectors: detectors used in G's loss; reported apart, never in the verdict.
+        faces: the face detectors, on the first N View 2 images, originals and stored (0 = all 7,701).
         limit: evaluate only the first N protocol images (0 = all), for quick looks and tests;
             pairs with a missing image then count as rejections.
         seed: seed of the noise (carriers, refinement from noise).
@@ -134,17 +128,16 @@ def evaluate(
     chips = build_chip_cache(protocol.root, cache or default_cache_dir(face.aligner), face.aligner)
     keys = [k for k in protocol.images() if k in chips.rows()][: limit or None]
     out_dir = Path(out) if out else default_out(ckpt, embedding, "lfw_report")
-    faces = face_detection_rates(detectors, detect_images, cnn_images, seen_detectors or ())
-    means = DistortionMeans().to(run_device)
+    found, means = faces.counter(), DistortionMeans().to(run_device)
     timer = Timer(run_device)
-    gathered = _run(distorter, chips, keys, protocol.view2_images(), batch_size, run_device, means, faces)
+    gathered = _run(distorter, chips, keys, protocol.view2_images(), batch_size, run_device, means, found)
     report: dict = {"checkpoint": ckpt, "embedding": embedding or type(face).__name__,
                     "refine_steps": refine_steps, "storage": storage}  # fmt: skip
     orig, distorted = gathered.embeddings["orig"], gathered.embeddings["distorted"]
     for name, comparison in COMPARISONS.items():
         report[name] = protocol.report(*comparison.sides((orig, orig), (distorted, distorted)))
     report["distortion"] = means.compute() | {"images": sum(len(s) for s in gathered.shift)}
-    report["face_detected"] = faces.rates()
+    report["face_detected"] = found.rates()
     report["embedding_shift"] = _distribution(torch.cat(gathered.shift)) if gathered.shift else {}
     report["timing"] = timer.section(len(keys))
     _write(report, out_dir, protocol, gathered, wandb)

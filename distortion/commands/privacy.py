@@ -39,16 +39,16 @@ from distortion.backbones import FaceBackbone
 from distortion.distorter import Distorter
 from distortion.evaluation import (
     FaceDetectionRates,
+    FaceDetectors,
     Timer,
     default_out,
-    face_detection_rates,
     load_distorter,
     place,
     resolve_device,
 )
 from distortion.grids import pair_grid
 from distortion.image_metrics import psnr, ssim
-from distortion.inversion import TemplateInverter, make_inverter, train_inverter
+from distortion.inversion import AttackBudget, TemplateInverter, make_inverter, train_inverter
 from distortion.modules.base import load_frozen
 from distortion.modules.embedding import load_embedding
 from distortion.modules.reader import ReaderModule
@@ -96,16 +96,9 @@ def privacy(
     refine_lr: float = 0.05,
     refine_robust: bool = False,
     storage: str = "none",
-    attack_images: int = 0,
-    attack_steps: int = 2000,
-    attack_batch_size: int = 32,
-    attack_lr: float = 3e-3,
-    attack_depth: int = 3,
-    attack_width: int = 32,
+    attack: AttackBudget = AttackBudget(),
     limit_pairs: int = 0,
-    detectors: list[str] | None = None,
-    detect_images: int = 500,
-    cnn_images: int = 100,
+    faces: FaceDetectors = FaceDetectors(images=500, cnn_images=100),
     batch_size: int = 64,
     seed: int = 0,
     wandb: bool = True,
@@ -114,25 +107,18 @@ def privacy(
 
     Args:
         ckpt: a DistortionModule checkpoint (the G under attack, with its frozen F).
-        embedding: instead of ``ckpt``: F alone (an EmbeddingModule checkpoint or a backbone name),
-            whose refinement from noise is what is stored; needs ``refine_steps``.
+        embedding: instead of ``ckpt``: F alone (checkpoint or backbone name), refined from noise.
         renewed_ckpt: a G trained like ``ckpt`` with another seed, for renewability and unlinkability.
-        second_embedding: another recognizer: an EmbeddingModule checkpoint (MNIST) or a backbone
-            name (faces, e.g. ``facenet``, which needs its weights).
+        second_embedding: another recognizer: a checkpoint (MNIST) or a backbone name (``facenet``).
         reader_ckpt: MNIST: the evaluation reader, which reads originals, stored images and reconstructions.
-        data: the data root; default ``$DISTORTION_DATA``.
-        cache: faces: the aligned-chip cache; default ``$DISTORTION_CACHE/lfw_<aligner>``.
+        data, cache: the data root (``$DISTORTION_DATA``); faces: the chip cache (``$DISTORTION_CACHE/lfw_<aligner>``).
         out: the report folder; default ``<folder of the checkpoints>/../privacy``.
         device: ``auto`` (the GPU when there is one), ``cpu``, ``cuda``, ...
         refine_steps, refine_lr, refine_robust: refine each stored image against F (see ``evaluate``).
         storage: the attackers and the scores see the images as stored (``none``, ``png``, ``jpeg75``, ...).
-        attack_images: photos of the training identities the attackers learn from (0 = all).
-        attack_steps, attack_batch_size, attack_lr: the training of each attacker.
-        attack_depth, attack_width: the size of their U-Net.
+        attack: the attackers' training: photos, steps, batch size, lr and U-Net size.
         limit_pairs: score only the first N test pairs (0 = all: MNIST 10,000, LFW View 2 6,000).
-        detectors: faces: the face detectors (default: dlib_hog, dlib_cnn, mtcnn).
-        detect_images: faces: run the detectors on the first N test images of each kind.
-        cnn_images: of those, dlib's CNN detector (0.07 s an image on a CPU core) on the first N only.
+        faces: the face detectors (LFW only), on the first N test images of each kind.
         batch_size: evaluation batch size.
         seed: seed of the noise, the attackers' initialisation and their data order.
         wandb: also log the numbers and images to a W&B run.
@@ -142,26 +128,36 @@ def privacy(
     options = dict(refine_steps=refine_steps, refine_lr=refine_lr, refine_robust=refine_robust, storage=storage)
     distorter = load_distorter(ckpt, embedding, run_device, **options)
     renewed = load_distorter(renewed_ckpt, None, run_device, **options) if renewed_ckpt else None
-    second = load_embedding(second_embedding) if second_embedding else None  # inputs checked before training
-    reader = load_frozen(ReaderModule, reader_ckpt, "net") if reader_ckpt else None
-    place(run_device, second, reader)
+    second, reader = _judges(second_embedding, reader_ckpt, run_device)  # inputs checked before training
     face = distorter.embedding if isinstance(distorter.embedding, FaceBackbone) else None
     datamodule = _datamodule(face, data, cache, batch_size, seed)
     out_dir = Path(out) if out else default_out(ckpt, embedding, "privacy")
     timer = Timer(run_device)
-    attackers = _train_attackers(distorter, datamodule, attack_images, attack_steps, attack_batch_size, attack_lr,
-                                 attack_depth, attack_width, seed, run_device)  # fmt: skip
-    faces = face_detection_rates(detectors, detect_images, cnn_images) if face else None
-    table, grid = _score(distorter, attackers, renewed, second, reader, faces, datamodule, batch_size, limit_pairs)
+    attackers = _train_attackers(distorter, datamodule, attack, seed, run_device)
+    found = faces.counter() if face else None
+    table, grid = _score(distorter, attackers, renewed, second, reader, found, datamodule, batch_size, limit_pairs)
     report: dict = {"checkpoint": ckpt, "embedding": embedding, "renewed_checkpoint": renewed_ckpt,
                     "refine_steps": refine_steps, "storage": storage, "pairs": len(table["same"])}  # fmt: skip
-    report |= _sections(table, attackers, faces, out_dir, renewed is not None, second_embedding)
+    report |= _sections(table, attackers, found, out_dir, renewed is not None, second_embedding)
     report["timing"] = timer.section(len(table["same"]))
+    _write(report, grid, out_dir, 1 if face else 3, wandb)
+    return report
+
+
+def _judges(second_embedding: str | None, reader_ckpt: str | None, device: torch.device) -> tuple:
+    """The second recognizer and the MNIST reader, when given, frozen on ``device``."""
+    second = load_embedding(second_embedding) if second_embedding else None
+    reader = load_frozen(ReaderModule, reader_ckpt, "net") if reader_ckpt else None
+    place(device, second, reader)
+    return second, reader
+
+
+def _write(report: dict, grid: list[Tensor], out_dir: Path, scale: int, wandb: bool) -> None:
+    """``report.json``, ``report.md`` and ``grid.png`` (originals, stored, H, H'); the W&B run."""
     write_report(report, out_dir, "Privacy report")
-    save_image(pair_grid(*grid, per_row=8, scale=1 if face else 3), out_dir / "grid.png")
+    save_image(pair_grid(*grid, per_row=8, scale=scale), out_dir / "grid.png")
     if wandb:
         log_report_to_wandb(report, out_dir, f"privacy_{out_dir.parent.name}", "privacy", ["grid", "unlinkability"])
-    return report
 
 
 def _sections(
@@ -216,19 +212,19 @@ def _attack_pool(
 
 
 def _train_attackers(
-    distorter: Distorter, datamodule: SplitDataModule, count: int, steps: int, batch_size: int, lr: float,
-    depth: int, width: int, seed: int, device: torch.device,
-) -> Attackers:  # fmt: skip
+    distorter: Distorter, datamodule: SplitDataModule, budget: AttackBudget, seed: int, device: torch.device
+) -> Attackers:
     """H on (stored, x) and H' on (F(x), x), the same photos, steps, order and loss."""
-    x, stored, emb = _attack_pool(distorter, datamodule.datasets["train"], count, batch_size, seed, device)
+    b = budget
+    x, stored, emb = _attack_pool(distorter, datamodule.datasets["train"], b.images, b.batch_size, seed, device)
     order = torch.Generator().manual_seed(seed)
-    inverse = make_inverter(x.shape[1], depth, width).to(device)
-    inverse_training = train_inverter(inverse, DataLoader(TensorDataset(stored, x), batch_size, shuffle=True,
-                                                          generator=order), steps, lr)  # fmt: skip
+    inverse = make_inverter(x.shape[1], b.depth, b.width).to(device)
+    inverse_training = train_inverter(inverse, DataLoader(TensorDataset(stored, x), b.batch_size, shuffle=True,
+                                                          generator=order), b.steps, b.lr)  # fmt: skip
     order.manual_seed(seed)
-    template = TemplateInverter(emb.shape[1], tuple(x.shape[1:]), depth, width).to(device)
-    template_training = train_inverter(template, DataLoader(TensorDataset(emb, x), batch_size, shuffle=True,
-                                                            generator=order), steps, lr)  # fmt: skip
+    template = TemplateInverter(emb.shape[1], tuple(x.shape[1:]), b.depth, b.width).to(device)
+    template_training = train_inverter(template, DataLoader(TensorDataset(emb, x), b.batch_size, shuffle=True,
+                                                            generator=order), b.steps, b.lr)  # fmt: skip
     return Attackers(inverse.eval(), template.eval(), inverse_training, template_training)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from distortion.cli import main
 
 
@@ -22,7 +24,7 @@ def test_evaluate_writes_the_lfw_report(tiny) -> None:
             str(out),
             "--wandb",
             "false",
-            "--seen_detectors",
+            "--faces.seen",
             "[mtcnn]",
         ]
     )
@@ -44,12 +46,13 @@ def test_evaluate_writes_the_lfw_report(tiny) -> None:
         assert (out / name).stat().st_size > 500, name
 
 
+@pytest.mark.slow
 def test_evaluate_f_alone_refining_from_noise(tiny) -> None:
     """No G at all: noise refined against dlib's ResNet, stored as PNG, is matched and shows no face."""
     out = tiny["out"] / "report_refined"
     main(["evaluate", "--embedding", "dlib", "--refine_steps", "60", "--storage", "png",
           "--data", str(tiny["root"]), "--cache", str(tiny["out"] / "cache"), "--out", str(out),
-          "--wandb", "false", "--detectors", "[dlib_hog]"])  # fmt: skip
+          "--wandb", "false", "--faces.names", "[dlib_hog]"])  # fmt: skip
     report = json.loads((out / "report.json").read_text())
     assert report["refine_steps"] == 60 and report["storage"] == "png" and report["checkpoint"] is None
     assert report["deploy"]["view2"]["accuracy_mean"] >= report["orig"]["view2"]["accuracy_mean"] - 0.05
