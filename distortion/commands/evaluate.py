@@ -60,9 +60,10 @@ class _Pass:
 
 def _run(
     distorter: Distorter, cache: ChipCache, keys: list[ImageKey], test: set[ImageKey], batch_size: int,
-    device: torch.device, means: DistortionMeans, faces: FaceDetectionRates,
+    device: torch.device, means: DistortionMeans | None, faces: FaceDetectionRates,
 ) -> _Pass:  # fmt: skip
-    """Distort and embed every image of ``keys``; the statistics only on the ``test`` images."""
+    """Distort and embed every image of ``keys``; the statistics (``means`` when given) only on the ``test``
+    images."""
     gathered = _Pass()
     rows = cache.rows()
     batches = cache.batches([rows[k] for k in keys], batch_size)
@@ -74,7 +75,8 @@ def _run(
         if not chosen.any():
             continue
         x, g = batch.x[chosen], batch.stored[chosen]
-        means.update(x, g)
+        if means is not None:
+            means.update(x, g)
         gathered.shift.append((batch.emb_x[chosen] - batch.emb_stored[chosen]).norm(dim=1).cpu())
         gathered.grid += list(zip(x.cpu(), g.cpu()))[: 16 - len(gathered.grid)]
         faces.update("original", x)
@@ -95,6 +97,7 @@ def evaluate(
     refine_robust: bool = False,
     storage: str = "none",
     faces: FaceDetectors = FaceDetectors(),
+    image_metrics: bool = True,
     limit: int = 0,
     seed: int = 0,
     wandb: bool = True,
@@ -104,17 +107,16 @@ def evaluate(
     Args:
         ckpt: a DistortionModule checkpoint trained on faces.
         embedding: instead of ``ckpt``: F alone (``dlib``, ``facenet``); needs ``refine_steps``.
-        data: the LFW root; default ``$DISTORTION_DATA/lfw``.
-        cache: the aligned-chip cache; default ``$DISTORTION_CACHE/lfw_<aligner>``.
-        out: the report folder; default ``<folder of the checkpoints>/../lfw_report`` (F alone:
-            ``runs/<F>_refined/lfw_report``).
+        data, cache: the LFW root (``$DISTORTION_DATA/lfw``) and chip cache (``$DISTORTION_CACHE/lfw_<aligner>``).
+        out: the report folder; default ``<checkpoints>/../lfw_report`` (F alone: ``runs/<F>_refined/lfw_report``).
         batch_size: images per forward pass.
         device: ``auto`` (the GPU when there is one), ``cpu``, ``cuda``, ``cuda:1``, ...
-        refine_steps: refine each stored image against F for this many steps (0 = G's output as it is).
-        refine_lr: the refinement's learning rate.
-        refine_robust: refine through random storage round trips.
+        refine_steps, refine_lr, refine_robust: refine each stored image against F for this many steps
+            (0 = G's output as it is), at this lr, through random storage round trips or not.
         storage: score the images as stored: ``none``, ``png``, ``jpeg90``, ``jpeg75``, ``resize0.8``, ...
         faces: the face detectors, on the first N View 2 images, originals and stored (0 = all 7,701).
+        image_metrics: the change of content and other image statistics (false skips them, the slowest
+            part on a CPU, where only verification matters, e.g. storage variants).
         limit: evaluate only the first N protocol images (0 = all), for quick looks and tests;
             pairs with a missing image then count as rejections.
         seed: seed of the noise (carriers, refinement from noise).
@@ -128,7 +130,7 @@ def evaluate(
     chips = build_chip_cache(protocol.root, cache or default_cache_dir(face.aligner), face.aligner)
     keys = [k for k in protocol.images() if k in chips.rows()][: limit or None]
     out_dir = Path(out) if out else default_out(ckpt, embedding, "lfw_report")
-    found, means = faces.counter(), DistortionMeans().to(run_device)
+    found, means = faces.counter(), DistortionMeans().to(run_device) if image_metrics else None
     timer = Timer(run_device)
     gathered = _run(distorter, chips, keys, protocol.view2_images(), batch_size, run_device, means, found)
     report: dict = {"checkpoint": ckpt, "embedding": embedding or type(face).__name__,
@@ -136,7 +138,7 @@ def evaluate(
     orig, distorted = gathered.embeddings["orig"], gathered.embeddings["distorted"]
     for name, comparison in COMPARISONS.items():
         report[name] = protocol.report(*comparison.sides((orig, orig), (distorted, distorted)))
-    report["distortion"] = means.compute() | {"images": sum(len(s) for s in gathered.shift)}
+    report["distortion"] = (means.compute() if means else {}) | {"images": sum(len(s) for s in gathered.shift)}
     report["face_detected"] = found.rates()
     report["embedding_shift"] = _distribution(torch.cat(gathered.shift)) if gathered.shift else {}
     report["timing"] = timer.section(len(keys))

@@ -46,6 +46,17 @@ def test_evaluate_writes_the_lfw_report(tiny) -> None:
         assert (out / name).stat().st_size > 500, name
 
 
+def test_evaluate_without_image_metrics_or_detectors_scores_storage_variants(tiny) -> None:
+    out = tiny["out"] / "report_jpeg75"
+    main(["evaluate", "--ckpt", str(tiny["ckpt"]), "--storage", "jpeg75", "--image_metrics", "false",
+          "--faces.names", "[]", "--data", str(tiny["root"]), "--cache", str(tiny["out"] / "cache"),
+          "--out", str(out), "--wandb", "false"])  # fmt: skip
+    report = json.loads((out / "report.json").read_text())
+    assert report["storage"] == "jpeg75" and report["face_detected"] == {}
+    assert set(report["distortion"]) == {"images"} and report["distortion"]["images"] > 0
+    assert 0 <= report["deploy"]["view2"]["accuracy_mean"] <= 1
+
+
 @pytest.mark.slow
 def test_evaluate_f_alone_refining_from_noise(tiny) -> None:
     """No G at all: noise refined against dlib's ResNet, stored as PNG, is matched and shows no face."""
