@@ -134,8 +134,8 @@ def write_table(rows: list[dict[str, Any]], out: Path, settings: list[str]) -> N
         writer = csv.DictWriter(f, fieldnames=keys)
         writer.writeheader()
         writer.writerows(rows)
-    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-    lines += ["| " + " | ".join(_cell(row.get(k)) for k in columns) + " |" for row in rows]
+    lines = ["| # | " + " | ".join(columns) + " |", "| --- |" + " --- |" * len(columns)]
+    lines += [f"| {i} | " + " | ".join(_cell(row.get(k)) for k in columns) + " |" for i, row in enumerate(rows, 1)]
     (out / "sweep.md").write_text("\n".join(lines) + "\n")
 
 
@@ -147,7 +147,8 @@ def _cell(value: Any) -> str:
 
 def plot_tradeoff(rows: list[dict[str, Any]], path: Path) -> None:
     """Content change, 100 * d_MSE and reader accuracy on G(x) against the deployment EER, one point per
-    run, each panel with its Pareto front (low EER with high distortion, or with low reader accuracy)."""
+    run (labelled with its row number in ``sweep.md``), each panel with its Pareto front (low EER with high
+    distortion, or with low reader accuracy)."""
     panels = [("test/content_change_pct", True), ("test/d_mse_pct", True), ("test/reader_acc_distorted", False)]
     panels = [(key, up) for key, up in panels if all(key in r for r in rows)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), dpi=120, squeeze=False)
@@ -157,8 +158,8 @@ def plot_tradeoff(rows: list[dict[str, Any]], path: Path) -> None:
         ax.scatter(eer, values, s=18)
         front = pareto_front(list(zip(eer, values)), maximize)
         ax.plot([eer[i] for i in front], [values[i] for i in front], "r-", lw=1, label="Pareto front")
-        for r, x, y in zip(rows, eer, values):
-            ax.annotate(r["run"], (x, y), fontsize=6)
+        for i, (x, y) in enumerate(zip(eer, values), 1):
+            ax.annotate(str(i), (x, y), fontsize=7)  # the row number in sweep.md
         ax.set(xlabel="deployment EER (%)", ylabel=key.removeprefix("test/") + (" (%)" if "reader" in key else ""))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)

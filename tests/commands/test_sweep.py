@@ -22,7 +22,7 @@ def test_sweep_writes_one_row_per_run_a_table_and_a_plot(trained, tmp_path) -> N
         table = list(csv.DictReader(f))
     assert len(table) == 2
     assert {"tau", "test/deploy/eer", "test/d_mse_pct", "test/reader_acc_distorted"} <= table[0].keys()
-    assert (out / "sweep.md").read_text().splitlines()[0].startswith("| alpha | beta | tau |")
+    assert (out / "sweep.md").read_text().splitlines()[0].startswith("| # | alpha | beta | tau |")
     assert (out / "sweep.png").stat().st_size > 1000
     hparams = yaml.safe_load((out / "alpha0.5_beta10_tau0.05" / "version_0" / "hparams.yaml").read_text())
     assert hparams["tau"] == 0.05  # the grid's value reached the run
