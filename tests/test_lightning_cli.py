@@ -43,6 +43,15 @@ def test_generator_fit_and_test_write_the_report(trained) -> None:
     assert "| `test/deploy/eer` |" in (run / "report.md").read_text()
     assert (run / "roc.png").stat().st_size > 1000 and (run / "grid.png").stat().st_size > 1000
 
+    # With --ckpt_path, Lightning takes the model's arguments from the checkpoint; the evaluation-only
+    # settings keep the command line's value, the training settings the checkpoint's.
+    main(["test", *args, "--ckpt_path", str(ckpt), "--model.init_args.storage", "jpeg75",
+          "--model.init_args.tau", "0.5"])  # fmt: skip
+    run = sorted((trained["out"] / "gen").glob("version_*"), key=lambda p: int(p.name.split("_")[1]))[-1]
+    hparams = yaml.safe_load((run / "hparams.yaml").read_text())
+    trained_tau = yaml.safe_load(open(trained["generator_config"]))["model"]["init_args"].get("tau", 0.06)
+    assert hparams["storage"] == "jpeg75" and hparams["tau"] == trained_tau != 0.5
+
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "distortion", *args], capture_output=True, text=True, cwd=ROOT)
