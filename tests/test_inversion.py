@@ -17,6 +17,7 @@ def digits() -> torch.Tensor:
     return MNIST(str(DATA), train=True).data[:512].unsqueeze(1).float() / 255
 
 
+@pytest.mark.slow  # H's training also runs, smaller, in tests/commands/test_privacy.py
 def test_the_inverter_learns_to_undo_an_invertible_distortion(digits) -> None:
     negatives = 1 - digits  # an invertible stand-in for G: the photographic negative
     inverter = make_inverter(1, depth=2, width=16)
