@@ -29,10 +29,10 @@ from distortion.modules.embedding import load_embedding
 __all__ = [
     "EmbeddedBatch",
     "FaceDetectionRates",
+    "FaceDetectors",
     "Timer",
     "default_out",
     "embed_batches",
-    "FaceDetectors",
     "load_distorter",
     "place",
     "resolve_device",
