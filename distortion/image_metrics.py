@@ -157,16 +157,22 @@ def shifted_pearson(x: Tensor, y: Tensor, max_shift: int) -> Tensor:
     return dot / torch.sqrt(xc.pow(2).flatten(1).sum(1, keepdim=True) * var_y + _EPS)
 
 
+def registered_correlations(x: Tensor, y: Tensor, max_shift: int = 8) -> tuple[Tensor, Tensor]:
+    """:func:`shifted_pearson` of the pixels and of the Sobel magnitudes of ``x`` and ``y`` (each
+    ``(B, (2 * max_shift + 1) ** 2)``, in at least float32): what the registered content change and its
+    loss form look at."""
+    check_image_pair(x, y)
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    x, y = x.to(dtype), y.to(dtype)
+    return shifted_pearson(x, y, max_shift), shifted_pearson(edge_magnitude(x), edge_magnitude(y), max_shift)
+
+
 def registered_content_change(x: Tensor, y: Tensor, max_shift: int = 8) -> Tensor:
     """:func:`content_change` at the translation of ``y`` by at most ``max_shift`` pixels that
     leaves the least change: what remains once a shift, which a person ignores, is undone (never
     more than the plain content change)."""
-    check_image_pair(x, y)
-    dtype = torch.promote_types(x.dtype, torch.float32)
-    x, y = x.to(dtype), y.to(dtype)
-    r_pix = shifted_pearson(x, y, max_shift).abs()
-    r_edge = shifted_pearson(edge_magnitude(x), edge_magnitude(y), max_shift).abs()
-    return 100.0 * (1.0 - torch.maximum(r_pix, r_edge).amax(1))
+    r_pix, r_edge = registered_correlations(x, y, max_shift)
+    return 100.0 * (1.0 - torch.maximum(r_pix.abs(), r_edge.abs()).amax(1))
 
 
 def local_content_change(x: Tensor, y: Tensor, window: int = 16) -> Tensor:

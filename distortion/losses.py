@@ -30,7 +30,7 @@ from distortion.image_metrics import (
     local_correlation,
     luma,
     pearson,
-    shifted_pearson,
+    registered_correlations,
     ssim,
 )
 
@@ -86,14 +86,10 @@ def decorrelation_distance(x: Tensor, y: Tensor) -> Tensor:
 
 def registered_decorrelation_distance(x: Tensor, y: Tensor, max_shift: int = 8) -> Tensor:
     """``1 - max(r_pix^2, r_edge^2)`` at the translation of ``y`` by at most ``max_shift`` pixels where
-    they are largest (:func:`~distortion.image_metrics.shifted_pearson`): the loss form of the registered
+    they are largest (:func:`~distortion.image_metrics.registered_correlations`): the loss form of the registered
     content change, so that neither x nor x moved by a few pixels survives in ``y``."""
-    check_image_pair(x, y)
-    dtype = torch.promote_types(x.dtype, torch.float32)
-    x, y = x.to(dtype), y.to(dtype)
-    r_pix = shifted_pearson(x, y, max_shift).pow(2).amax(1)
-    r_edge = shifted_pearson(edge_magnitude(x), edge_magnitude(y), max_shift).pow(2).amax(1)
-    return 1.0 - torch.maximum(r_pix, r_edge)
+    r_pix, r_edge = registered_correlations(x, y, max_shift)
+    return 1.0 - torch.maximum(r_pix.pow(2).amax(1), r_edge.pow(2).amax(1))
 
 
 def lowfreq_decorrelation_distance(x: Tensor, y: Tensor, factor: int = 4) -> Tensor:
