@@ -1,0 +1,121 @@
+"""Attacks on key-bound templates (ISO/IEC 30136), on templates as tensors: what each attacker scores.
+
+Templates are rows of ``(N, D)`` tensors in F's space; a store's template of a person is
+``F(stored image)`` (``T_k(F(x))`` up to the carrier's error). Scores are
+:func:`~distortion.verification.pair_scores` (higher: more alike).
+
+- :func:`replay_scores`: a stolen stored template presented as a probe: ``T_k(stored)`` against ``stored``.
+- Linkage of two stores made under two keys (``a`` under key 1, ``b`` under key 2):
+  :func:`direct_link` (F's own distance), :func:`covariance_link` (align the principal axes of the two
+  stores, signs from third moments), :func:`ica_link` (independent components of each store, ordered by
+  kurtosis, signs from skewness), :func:`trained_link` (a linear map fitted on other people's templates
+  under both keys). Each returns the two stores' templates in one frame, to be scored pair by pair.
+- :func:`insider_estimate`: F(x) estimated from a stored template by ridge regression on ``n`` leaked
+  (F(x), stored) pairs.
+- :func:`dsys_floor`: the D_sys that unrelated score sets of the same sizes give (the estimate's floor).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from distortion.keyed_templates import TemplateTransform
+from distortion.keys import Key
+from distortion.unlinkability import global_unlinkability
+from distortion.verification import pair_scores
+
+__all__ = [
+    "covariance_link",
+    "direct_link",
+    "dsys_floor",
+    "ica_link",
+    "insider_estimate",
+    "replay_scores",
+    "ridge_map",
+    "trained_link",
+]
+
+
+def replay_scores(stored: Tensor, transform: TemplateTransform, key: Key) -> Tensor:
+    """Scores of stored templates presented as probes: the matcher keys the probe, ``T_k(stored)``."""
+    return pair_scores(stored, transform(stored, key))
+
+
+def direct_link(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """(i) The two stores as they are: F's distance between their templates."""
+    return a, b
+
+
+def _principal_frame(t: Tensor, components: int) -> Tensor:
+    """Centred coordinates on the top principal axes of ``t``, each axis signed so its third moment is >= 0."""
+    centred = t.double() - t.double().mean(0)
+    values, vectors = torch.linalg.eigh(torch.cov(centred.T))
+    top = vectors[:, torch.argsort(values, descending=True)[:components]]
+    coords = centred @ top
+    return coords * torch.sign((coords**3).mean(0) + 1e-300)
+
+
+def covariance_link(a: Tensor, b: Tensor, components: int = 32) -> tuple[Tensor, Tensor]:
+    """(ii) Each store's templates on its own principal axes (signs fixed by the third moments): when the
+    key keeps the covariance's shape (a rotation), the axes of both stores are the same directions of F."""
+    k = min(components, a.shape[1], len(a) - 1, len(b) - 1)
+    return _principal_frame(a, k), _principal_frame(b, k)
+
+
+def _independent_frame(t: Tensor, components: int, seed: int) -> Tensor:
+    from sklearn.decomposition import FastICA
+
+    ica = FastICA(n_components=components, whiten="unit-variance", random_state=seed, max_iter=400, tol=1e-3)
+    sources = torch.from_numpy(ica.fit_transform(t.double().numpy()))
+    sources = sources * torch.sign((sources**3).mean(0) + 1e-300)
+    kurtosis = (sources**4).mean(0)
+    return sources[:, torch.argsort(kurtosis, descending=True)]
+
+
+def ica_link(a: Tensor, b: Tensor, components: int = 32, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """(iii) Each store's independent components (scikit-learn's FastICA), ordered by kurtosis and signed
+    by skewness: a rotation of non-Gaussian sources is undone up to order and sign, which those fix."""
+    k = min(components, a.shape[1], len(a) - 1, len(b) - 1)
+    return _independent_frame(a.cpu(), k, seed), _independent_frame(b.cpu(), k, seed)
+
+
+def ridge_map(source: Tensor, target: Tensor, ridge: float = 1e-3) -> tuple[Tensor, Tensor]:
+    """Least squares ``target ~ source @ W + c`` with an L2 penalty ``ridge * trace`` scale: ``(W, c)``.
+
+    Works for any number of pairs (one pair gives ``c`` = that target); float64."""
+    x, y = source.double(), target.double()
+    mx, my = x.mean(0), y.mean(0)
+    xc, yc = x - mx, y - my
+    penalty = ridge * max(float((xc**2).sum()) / max(len(x), 1), 1e-12)
+    gram = xc.T @ xc + penalty * torch.eye(x.shape[1], dtype=x.dtype)
+    weights = torch.linalg.solve(gram, xc.T @ yc)
+    return weights, my - mx @ weights
+
+
+def trained_link(train_a: Tensor, train_b: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """(iv) A linear map from store 1's space to store 2's, fitted on other people's templates under both
+    keys (``train_a[i]`` and ``train_b[i]`` of one image), applied to ``a``."""
+    weights, bias = ridge_map(train_a, train_b)
+    return a.double() @ weights + bias, b.double()
+
+
+def insider_estimate(leaked_stored: Tensor, leaked_emb: Tensor, stored: Tensor) -> Tensor:
+    """F(x) estimated from ``stored`` templates by an insider with leaked (stored, F(x)) pairs (ridge)."""
+    weights, bias = ridge_map(leaked_stored, leaked_emb)
+    return (stored.double() @ weights + bias).to(stored.dtype)
+
+
+def dsys_floor(non_mated: Tensor, mated_count: int, repeats: int = 5, seed: int = 0) -> float:
+    """D_sys of two sets of unrelated scores, sizes of the mated set and of the rest: the value an estimate
+    from this many scores gives when there is nothing to link (mean over ``repeats`` random splits)."""
+    scores = non_mated.double().flatten()
+    if not 0 < mated_count < len(scores):
+        raise ValueError(f"need more non-mated scores ({len(scores)}) than mated ones ({mated_count})")
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(repeats):
+        order = torch.from_numpy(rng.permutation(len(scores)))
+        values.append(float(global_unlinkability(scores[order[:mated_count]], scores[order[mated_count:]])))
+    return float(np.mean(values))

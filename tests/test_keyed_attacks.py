@@ -1,0 +1,100 @@
+"""The attackers on keyed templates, on generated data where the answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.linear_model import Ridge
+
+from distortion.keyed_attacks import (
+    covariance_link,
+    dsys_floor,
+    ica_link,
+    insider_estimate,
+    replay_scores,
+    ridge_map,
+    trained_link,
+)
+from distortion.keyed_templates import KeyedRotation, WhitenedRotation
+from distortion.keys import generate_key
+from distortion.verification import pair_scores, view_metrics
+from tests.test_keyed_templates import clusters
+
+
+def skewed_clusters(people: int = 400, dim: int = 8, seed: int = 0):
+    """Identity centres with skewed, distinctly heavy-tailed coordinates of distinct variances, two samples each."""
+    g = torch.Generator().manual_seed(seed)
+    powers = torch.linspace(1.0, 3.0, dim)
+    centres = torch.randn(people, dim, generator=g).abs() ** powers * torch.linspace(2.0, 0.5, dim)
+    emb = centres.repeat_interleave(2, 0) + 0.05 * torch.randn(2 * people, dim, generator=g)
+    return emb.double()
+
+
+def pairs(emb):
+    """Genuine then impostor pairs over consecutive samples: (a, b, same)."""
+    a, b = emb[0::2], emb[1::2]
+    same = torch.cat([torch.ones(len(a)), torch.zeros(len(a))]).bool()
+    return torch.cat([a, a]), torch.cat([b, b.roll(1, 0)]), same
+
+
+def link_eer(pair, same):
+    return view_metrics(pair_scores(*pair), same)["eer"]
+
+
+def test_covariance_alignment_links_a_plain_rotation_but_not_a_whitened_one():
+    emb = skewed_clusters()
+    a, b, same = pairs(emb)
+    k1, k2 = generate_key(), generate_key()
+    rotation = KeyedRotation(8).fit(emb)
+    assert link_eer((rotation(a, k1), rotation(b, k2)), same) > 0.3  # direct: unlinkable
+    assert link_eer(covariance_link(rotation(a, k1), rotation(b, k2), 8), same) < 0.1
+    whitened = WhitenedRotation(8, 8).fit(emb)
+    assert link_eer(covariance_link(whitened(a, k1), whitened(b, k2), 8), same) > 0.3
+
+
+def test_ica_undoes_a_whitened_rotation_of_non_gaussian_sources():
+    emb = skewed_clusters(people=1000)
+    a, b, same = pairs(emb)
+    whitened = WhitenedRotation(8, 8).fit(emb)
+    k1, k2 = generate_key(), generate_key()
+    assert link_eer(ica_link(whitened(a, k1), whitened(b, k2), 8), same) < 0.15
+
+
+def test_trained_linker_and_insider_need_enough_pairs():
+    emb, _ = clusters(people=300, dim=16, seed=5)
+    train, test = emb[:300], emb[300:]
+    rotation = WhitenedRotation(16, 16).fit(train)
+    k1, k2 = generate_key(), generate_key()
+    a, b, same = pairs(test)
+    linked = trained_link(rotation(train, k1), rotation(train, k2), rotation(a, k1), rotation(b, k2))
+    assert link_eer(linked, same) < 0.1
+    leaked = rotation(train, k1)
+    many = insider_estimate(leaked[:200], train[:200], rotation(a, k1))
+    one = insider_estimate(leaked[:1], train[:1], rotation(a, k1))
+    assert view_metrics(pair_scores(many, b), same)["eer"] < 0.1
+    assert view_metrics(pair_scores(one, b), same)["eer"] > 0.3
+
+
+def test_replay_of_a_stored_template_is_far_from_it():
+    emb, _ = clusters(seed=6)
+    t = WhitenedRotation(16, 8).fit(emb)
+    key = generate_key()
+    stored = t(emb, key)
+    genuine = pair_scores(stored[0::2], t(emb[1::2], key))
+    assert replay_scores(stored, t, key).median() < genuine.median() - 0.1
+
+
+def test_ridge_map_is_sklearns_ridge():
+    g = np.random.default_rng(0)
+    x, y = g.standard_normal((50, 6)), g.standard_normal((50, 3))
+    weights, bias = ridge_map(torch.from_numpy(x), torch.from_numpy(y), ridge=0.1)
+    penalty = 0.1 * ((x - x.mean(0)) ** 2).sum() / len(x)
+    reference = Ridge(alpha=penalty).fit(x, y)
+    assert np.allclose(weights.numpy(), reference.coef_.T) and np.allclose(bias.numpy(), reference.intercept_)
+
+
+def test_dsys_floor_of_unrelated_scores_is_small_and_below_linked():
+    g = torch.Generator().manual_seed(0)
+    non_mated = torch.rand(2000, generator=g)
+    floor = dsys_floor(non_mated, 500)
+    assert 0 < floor < 0.2

@@ -1,0 +1,74 @@
+"""Keyed transforms on generated identity clusters: one key matches, two keys do not, replay fails."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from distortion.keyed_templates import TRANSFORMS, KeyedRotation, SignProjection, WhitenedRotation
+from distortion.keys import generate_key
+from distortion.verification import pair_scores, view_metrics
+
+
+def clusters(people: int = 200, per: int = 2, dim: int = 16, spread: float = 0.3, seed: int = 0):
+    """``per`` noisy samples around each of ``people`` random centres, on an anisotropic scale like F's."""
+    g = torch.Generator().manual_seed(seed)
+    scales = torch.linspace(2.0, 0.2, dim)
+    centres = torch.randn(people, dim, generator=g) * scales
+    emb = centres.repeat_interleave(per, 0) + spread * torch.randn(people * per, dim, generator=g) * scales
+    return emb.double(), torch.arange(people).repeat_interleave(per)
+
+
+def genuine_impostor(emb):
+    a, b = emb[0::2], emb[1::2]
+    return a, b.roll(1, 0), b  # (enrol, impostor probe, genuine probe)
+
+
+@pytest.mark.parametrize("transform", [KeyedRotation(16), WhitenedRotation(16, 8), SignProjection(16, 8, 16)])
+def test_same_key_matches_two_keys_do_not(transform):
+    train, _ = clusters(seed=1)
+    transform.fit(train)
+    emb, _ = clusters(seed=2)
+    k1, k2 = generate_key(), generate_key()
+    a, impostor, genuine = genuine_impostor(emb)
+    same = torch.cat([torch.ones(len(a)), torch.zeros(len(a))]).bool()
+    keyed = pair_scores(transform(a, k1).repeat(2, 1), transform(torch.cat([genuine, impostor]), k1))
+    cross = pair_scores(transform(a, k1).repeat(2, 1), transform(torch.cat([genuine, impostor]), k2))
+    assert view_metrics(keyed, same)["eer"] < 0.1
+    assert view_metrics(cross, same)["eer"] > 0.3
+    assert transform(a, k1).shape == a.shape
+    assert torch.equal(transform(a, k1), transform(a, k1))
+
+
+def test_rotation_keeps_distances_and_whitening_is_isotropic():
+    train, _ = clusters(people=500, seed=3)
+    rotation, whitened = KeyedRotation(16).fit(train), WhitenedRotation(16, 16).fit(train)
+    key = generate_key()
+    a, b = train[:50], train[50:100]
+    assert torch.allclose((rotation(a, key) - rotation(b, key)).norm(dim=1), (a - b).norm(dim=1))
+    w = whitened(train, key)
+    values = torch.linalg.eigvalsh(torch.cov(w.T))
+    assert values.max() / values.min() < 1.01
+
+
+def test_sign_projection_is_many_to_one():
+    train, _ = clusters(seed=4)
+    t = SignProjection(16, 8, 8).fit(train)
+    codes = t(train, generate_key())
+    assert len(torch.unique(codes.round(decimals=9), dim=0)) < len(train)
+    assert set(torch.unique((t.coordinates(codes) / t.scale).round()).tolist()) == {-1.0, 1.0}
+
+
+def test_unfitted_and_bad_sizes_fail():
+    with pytest.raises(RuntimeError, match="not fitted"):
+        WhitenedRotation(16, 8)(torch.zeros(2, 16), generate_key())
+    with pytest.raises(ValueError, match="components"):
+        WhitenedRotation(16, 32)
+    with pytest.raises(ValueError, match="fit needs"):
+        WhitenedRotation(16, 8).fit(torch.zeros(4, 16))
+    assert set(TRANSFORMS) == {"rotation", "whitened_rotation", "sign_projection"}
+
+
+def test_fitted_state_is_public_buffers_only():
+    t = WhitenedRotation(16, 8).fit(clusters()[0])
+    assert set(t.state_dict()) == {"mean", "basis", "variances", "fitted"}

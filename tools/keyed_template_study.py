@@ -1,0 +1,124 @@
+"""The template-level study behind docs/keyed.md: every keyed transform on LFW with exact carriers.
+
+A carrier that reaches its target exactly stores ``T_k(F(x))``; this study scores that ideal store
+(what the decoder or the refinement then has to approach) for each transform:
+
+- View 2 10-fold accuracy of the deployment (stored under key 1 against keyed photos), beside F's;
+- the keyed sections of :func:`distortion.keyed_report.keyed_sections` on View 1's DevTest pairs
+  (people the transform never saw): replay, linkage across keys, the insider's curve, revocation.
+
+F's embeddings of every LFW chip are computed once into ``<cache>/templates_<backbone>.pt``.
+
+    python tools/keyed_template_study.py --out docs/keyed_templates.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from datamodules.lfw import identity_split
+from datamodules.lfw_pairs import VIEW_FILES, read_pairs
+from distortion.chip_cache import ChipCache
+from distortion.keyed_report import KeyedTemplates, keyed_sections
+from distortion.keyed_templates import KeyedRotation, SignProjection, TemplateTransform, WhitenedRotation
+from distortion.keys import generate_key
+from distortion.lfw_protocol import LFWProtocol
+from distortion.modules.embedding import load_embedding
+from distortion.paths import default_cache_dir, lfw_root
+
+
+def lfw_templates(cache_dir: Path, backbone: str, batch_size: int = 64) -> dict[tuple[str, int], torch.Tensor]:
+    """F of every chip of the cache, computed once and kept beside it."""
+    path = cache_dir / f"templates_{backbone}.pt"
+    if path.is_file():
+        return torch.load(path)
+    cache, f = ChipCache.load(cache_dir), load_embedding(backbone)
+    rows = cache.rows()
+    keys = sorted(rows)
+    out = {}
+    with torch.no_grad():
+        for s, batch in enumerate(cache.batches([rows[k] for k in keys], batch_size)):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                emb = f(batch.float()).float()
+            out.update(zip(keys[s * batch_size : (s + 1) * batch_size], emb))
+            print(f"\rF: {len(out)}/{len(keys)}", end="", flush=True)
+    torch.save(out, path)
+    print()
+    return out
+
+
+def pairs_tensors(folds, emb):
+    a = torch.stack([emb[p.images[0]] for fold in folds for p in fold])
+    b = torch.stack([emb[p.images[1]] for fold in folds for p in fold])
+    same = torch.tensor([p.same for fold in folds for p in fold])
+    return a, b, same
+
+
+def study(transform: TemplateTransform, emb: dict, protocol: LFWProtocol, train_keys: list, seed: int) -> dict:
+    torch.manual_seed(seed)
+    key1, key2 = generate_key(), generate_key()
+    train = torch.stack([emb[k] for k in train_keys])
+    names = sorted({k[0] for k in train_keys})
+    labels = torch.tensor([names.index(k[0]) for k in train_keys])
+    transform.fit(train)
+    a, b, same = pairs_tensors(protocol.dev_test, emb)
+    t = KeyedTemplates(train, labels, transform(train, key1), transform(train, key2), a, b, same,
+                       transform(a, key1), transform(b, key1), transform(b, key2))  # fmt: skip
+    report = keyed_sections(t, transform, key1, key2)
+    keys = list(emb)
+    keyed1 = dict(zip(keys, transform(torch.stack([emb[k] for k in keys]), key1)))
+    view2 = protocol.report(keyed1, keyed1)["view2"]
+    f_view2 = protocol.report(emb)["view2"]
+    report["view2"] = {"deploy_accuracy": view2["accuracy_mean"], "deploy_std": view2["accuracy_std"],
+                       "f_accuracy": f_view2["accuracy_mean"], "deploy_eer": view2["eer"],
+                       "f_eer": f_view2["eer"]}  # fmt: skip
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backbone", default="dlib")
+    parser.add_argument("--out", default="runs/keyed_template_study.json")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    protocol = LFWProtocol.load(lfw_root())
+    emb = lfw_templates(default_cache_dir("dlib" if args.backbone == "dlib" else "facenet"), args.backbone)
+    names = sorted({k[0] for k in emb})
+    train_people = set(identity_split(names, read_pairs(protocol.root / VIEW_FILES["dev_test"])))
+    train_keys = [k for k in sorted(emb) if k[0] in train_people]
+    d = next(iter(emb.values())).shape[0]
+    candidates = {
+        "rotation_all": KeyedRotation(d),
+        "whitened_rotation_16": WhitenedRotation(d, 16),
+        "whitened_rotation_24": WhitenedRotation(d, 24),
+        "whitened_rotation_32": WhitenedRotation(d, 32),
+        "whitened_rotation_48": WhitenedRotation(d, 48),
+        "whitened_rotation_64": WhitenedRotation(d, 64),
+        "sign_projection_32x64": SignProjection(d, 32, 64),
+        "sign_projection_64x64": SignProjection(d, 64, 64),
+        "sign_projection_64x128": SignProjection(d, 64, 128),
+        "sign_projection_128x128": SignProjection(d, 128, 128),
+    }
+    results = {}
+    for name, transform in candidates.items():
+        results[name] = study(transform, emb, protocol, train_keys, args.seed)
+        r = results[name]
+        print(
+            f"{name}: view2 {100 * r['view2']['deploy_accuracy']:.2f} (F {100 * r['view2']['f_accuracy']:.2f}) "
+            f"replay {100 * r['replay']['accepted']:.2f}% link direct {r['linkage']['direct']['d_sys']:.3f} "
+            f"cov {r['linkage']['covariance_alignment']['d_sys']:.3f} ica {r['linkage']['ica']['d_sys']:.3f} "
+            f"trained {r['linkage']['trained_linker']['d_sys']:.3f} floor {r['linkage']['d_sys_floor']:.3f} "
+            f"insider survives {r['insider']['survives_up_to']} revoc "
+            f"{100 * r['revocation']['old_carrier_accepted_genuine']:.2f}%",
+            flush=True,
+        )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
