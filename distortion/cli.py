@@ -10,6 +10,9 @@ import sys
 import jsonargparse
 import torch
 
+# The biometric store's verbs (distortion.commands.store), with positional photos.
+STORE_COMMANDS = ("keygen", "enrol", "verify", "identify", "revoke", "list")
+
 # Commands that are one function each; jsonargparse turns the signature into flags and --help.
 FUNCTION_COMMANDS = {
     "align": "distortion.commands.align.align",
@@ -17,6 +20,7 @@ FUNCTION_COMMANDS = {
     "evaluate": "distortion.commands.evaluate.evaluate",
     "distort": "distortion.commands.distort.distort",
     "privacy": "distortion.commands.privacy.privacy",
+    "fit-transform": "distortion.commands.fit_transform.fit_transform",
 }
 
 
@@ -28,6 +32,11 @@ def main(args: list[str] | None = None) -> None:
         from distortion.commands.sweep import sweep_main
 
         sweep_main(argv[1:])
+        return
+    if argv[:1] and argv[0] in STORE_COMMANDS:
+        from distortion.commands.store import store_main
+
+        store_main(argv[0], argv[1:])
         return
     if argv[:1] and argv[0] in FUNCTION_COMMANDS:
         module, function = FUNCTION_COMMANDS[argv[0]].rsplit(".", 1)

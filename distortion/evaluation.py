@@ -23,6 +23,8 @@ from tqdm import tqdm
 from distortion.distorter import Distorter
 from distortion.face_detection import DETECTORS, make_detector
 from distortion.image_io import tensor_to_chips
+from distortion.keyed_model import KeyedModel
+from distortion.keys import load_key
 from distortion.modules.distortion import load_distortion_module
 from distortion.modules.embedding import load_embedding
 
@@ -99,11 +101,12 @@ def default_out(ckpt: str | None, embedding: str | None, folder: str) -> Path:
 
 def load_distorter(
     ckpt: str | None, embedding: str | None, device: torch.device, refine_steps: int = 0, refine_lr: float = 0.05,
-    refine_robust: bool = False, storage: str = "none",
+    refine_robust: bool = False, storage: str = "none", keyed: str | None = None, key: str | None = None,
 ) -> Distorter:  # fmt: skip
     """The :class:`~distortion.distorter.Distorter` of a ``distortion fit`` checkpoint (its G and F), or of
     F alone (``embedding``: a backbone name or an EmbeddingModule checkpoint), refining from noise; on
-    ``device``. Exactly one of ``ckpt`` and ``embedding`` is given."""
+    ``device``. Exactly one of ``ckpt`` and ``embedding`` is given. With ``keyed`` (a keyed model file,
+    :mod:`distortion.keyed_model`) the store is keyed with the key in file ``key`` (or ``$DISTORTION_KEY_FILE``)."""
     if (ckpt is None) == (embedding is None):
         raise ValueError("give exactly one of ckpt (a trained G) or embedding (F alone, refined from noise)")
     if ckpt is not None:
@@ -114,7 +117,10 @@ def load_distorter(
         if refine_steps < 1:
             raise ValueError("without a G, images start from noise: give refine_steps >= 1")
     place(device, generator, f)
-    return Distorter(f, generator, refine_steps, refine_lr, refine_robust, storage=storage)
+    transform, secret = None, None
+    if keyed is not None:
+        transform, secret = KeyedModel.load(keyed).transform.to(device), load_key(key)
+    return Distorter(f, generator, refine_steps, refine_lr, refine_robust, storage, transform, secret)
 
 
 class FaceDetectionRates:

@@ -48,37 +48,54 @@ def direct_link(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     return a, b
 
 
-def _principal_frame(t: Tensor, components: int) -> Tensor:
-    """Centred coordinates on the top principal axes of ``t``, each axis signed so its third moment is >= 0."""
-    centred = t.double() - t.double().mean(0)
-    values, vectors = torch.linalg.eigh(torch.cov(centred.T))
+def _principal_frame(population: Tensor, t: Tensor, components: int) -> Tensor:
+    """``t`` in centred coordinates on the top principal axes of ``population``, each axis signed so that
+    the population's third moment along it is >= 0."""
+    p = population.double()
+    mean = p.mean(0)
+    values, vectors = torch.linalg.eigh(torch.cov((p - mean).T))
     top = vectors[:, torch.argsort(values, descending=True)[:components]]
-    coords = centred @ top
-    return coords * torch.sign((coords**3).mean(0) + 1e-300)
+    signs = torch.sign((((p - mean) @ top) ** 3).mean(0) + 1e-300)
+    return (t.double() - mean) @ top * signs
 
 
-def covariance_link(a: Tensor, b: Tensor, components: int = 32) -> tuple[Tensor, Tensor]:
-    """(ii) Each store's templates on its own principal axes (signs fixed by the third moments): when the
-    key keeps the covariance's shape (a rotation), the axes of both stores are the same directions of F."""
-    k = min(components, a.shape[1], len(a) - 1, len(b) - 1)
-    return _principal_frame(a, k), _principal_frame(b, k)
+def covariance_link(
+    a: Tensor, b: Tensor, components: int = 32, store_a: Tensor | None = None, store_b: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """(ii) ``a`` and ``b`` on the principal axes of their whole stores (``store_a``, ``store_b``; default
+    ``a`` and ``b``), signs fixed by third moments: when the key keeps the covariance's shape (a rotation),
+    the axes of both stores are the same directions of F."""
+    store_a, store_b = (a if store_a is None else store_a), (b if store_b is None else store_b)
+    k = min(components, a.shape[1], len(store_a) - 1, len(store_b) - 1)
+    return _principal_frame(store_a, a, k), _principal_frame(store_b, b, k)
 
 
-def _independent_frame(t: Tensor, components: int, seed: int) -> Tensor:
+def _independent_frame(population: Tensor, t: Tensor, components: int, seed: int) -> Tensor:
+    import warnings
+
     from sklearn.decomposition import FastICA
+    from sklearn.exceptions import ConvergenceWarning
 
     ica = FastICA(n_components=components, whiten="unit-variance", random_state=seed, max_iter=400, tol=1e-3)
-    sources = torch.from_numpy(ica.fit_transform(t.double().numpy()))
-    sources = sources * torch.sign((sources**3).mean(0) + 1e-300)
-    kurtosis = (sources**4).mean(0)
-    return sources[:, torch.argsort(kurtosis, descending=True)]
+    with warnings.catch_warnings():  # an unconverged unmixing is still this attacker's best guess
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = torch.from_numpy(ica.fit_transform(population.double().cpu().numpy()))
+    sources = torch.from_numpy(ica.transform(t.double().cpu().numpy()))
+    signs = torch.sign((fitted**3).mean(0) + 1e-300)
+    order = torch.argsort((fitted**4).mean(0), descending=True)
+    return (sources * signs)[:, order]
 
 
-def ica_link(a: Tensor, b: Tensor, components: int = 32, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """(iii) Each store's independent components (scikit-learn's FastICA), ordered by kurtosis and signed
-    by skewness: a rotation of non-Gaussian sources is undone up to order and sign, which those fix."""
-    k = min(components, a.shape[1], len(a) - 1, len(b) - 1)
-    return _independent_frame(a.cpu(), k, seed), _independent_frame(b.cpu(), k, seed)
+def ica_link(
+    a: Tensor, b: Tensor, components: int = 32, store_a: Tensor | None = None, store_b: Tensor | None = None,
+    seed: int = 0,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """(iii) ``a`` and ``b`` as independent components of their stores (scikit-learn's FastICA), ordered by
+    kurtosis and signed by skewness: a rotation of non-Gaussian sources is undone up to order and sign,
+    which those fix."""
+    store_a, store_b = (a if store_a is None else store_a), (b if store_b is None else store_b)
+    k = min(components, a.shape[1], len(store_a) - 1, len(store_b) - 1)
+    return _independent_frame(store_a, a, k, seed), _independent_frame(store_b, b, k, seed)
 
 
 def ridge_map(source: Tensor, target: Tensor, ridge: float = 1e-3) -> tuple[Tensor, Tensor]:
