@@ -16,7 +16,8 @@ from distortion.verification import COMPARISONS, pair_scores, verification_metri
 
 
 class VerificationMetrics(StageMetricsCallback):
-    """Scores every verification pair for each comparison whose embeddings the step returns.
+    """Scores every verification pair for each comparison whose embeddings the step returns (a keyed
+    module's deployment: the carrier against the keyed probe ``probe_b``).
 
     Logs ``<stage>/<comparison>/{eer,auroc,tar_far_1e-2,tar_far_1e-3}``; the states are concatenated
     over processes, so a multi-process run scores all pairs. After testing, writes ``roc.png``.
@@ -38,6 +39,8 @@ class VerificationMetrics(StageMetricsCallback):
     def update(self, outputs: dict[str, Any]) -> None:
         for name, comparison in COMPARISONS.items():
             enrol, probe = comparison.sides(("emb_a", "emb_b"), ("emb_ga", "emb_gb"))
+            if name == "deploy" and "probe_b" in outputs:  # a keyed store compares with T_k(F(probe))
+                probe = "probe_b"
             if enrol in outputs and probe in outputs:
                 self.metrics[name].update(pair_scores(outputs[enrol], outputs[probe]), outputs["same"].long())
 

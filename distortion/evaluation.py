@@ -105,22 +105,25 @@ def load_distorter(
 ) -> Distorter:  # fmt: skip
     """The :class:`~distortion.distorter.Distorter` of a ``distortion fit`` checkpoint (its G and F), or of
     F alone (``embedding``: a backbone name or an EmbeddingModule checkpoint), refining from noise; on
-    ``device``. Exactly one of ``ckpt`` and ``embedding`` is given. With ``keyed`` (a keyed model file,
-    :mod:`distortion.keyed_model`) the store is keyed with the key in file ``key`` (or ``$DISTORTION_KEY_FILE``)."""
+    ``device``. Exactly one of ``ckpt`` and ``embedding`` is given. A keyed checkpoint (a keyed carrier) or
+    ``keyed`` (a keyed model file, :mod:`distortion.keyed_model`) makes the store keyed, with the key in file
+    ``key`` (or ``$DISTORTION_KEY_FILE``)."""
     if (ckpt is None) == (embedding is None):
         raise ValueError("give exactly one of ckpt (a trained G) or embedding (F alone, refined from noise)")
+    transform = None
     if ckpt is not None:
         module = load_distortion_module(ckpt)
-        generator, f = module.generator, module.embedding
+        generator, f, transform = module.generator, module.embedding, module.template_transform
     else:
         generator, f = None, load_embedding(embedding)
         if refine_steps < 1:
             raise ValueError("without a G, images start from noise: give refine_steps >= 1")
     place(device, generator, f)
-    transform, secret = None, None
     if keyed is not None:
-        transform, secret = KeyedModel.load(keyed).transform.to(device), load_key(key)
-    return Distorter(f, generator, refine_steps, refine_lr, refine_robust, storage, transform, secret)
+        transform = KeyedModel.load(keyed).transform
+    secret = load_key(key) if transform is not None else None
+    transform = transform.to(device) if transform is not None else None
+    return Distorter(f, generator, refine_steps, refine_lr, refine_robust, storage=storage, transform=transform, key=secret)
 
 
 class FaceDetectionRates:

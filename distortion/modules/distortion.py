@@ -13,6 +13,9 @@ from datamodules.batches import ImageBatch, PairBatch
 from distortion.augment import local_contrast, percentile_stretch
 from distortion.constraint import LagrangeMultiplier
 from distortion.distorter import Distorter
+from distortion.keyed_report import calibrate_threshold
+from distortion.keyed_templates import TemplateTransform, random_key
+from distortion.keys import Key, load_key
 from distortion.losses import ImageDistance, get_image_distance, squared_distance, uniform_prediction_loss
 from distortion.models.carrier import CarrierGenerator
 from distortion.modules.base import TrainableModule, built_by_cli, load_frozen
@@ -35,6 +38,7 @@ def distortion_loss_terms(
     perceptual_local_contrast: bool = False,
     robust: bool = False,
     normalize: bool = False,
+    target: Tensor | None = None,
 ) -> dict[str, Tensor]:
     """One forward pass of the method: G(x), F(x), F(G(x)) and the loss
     ``L = -alpha * d_img + beta * threshold [+ gamma * KL(uniform || P(G(x)))]``.
@@ -48,14 +52,18 @@ def distortion_loss_terms(
     after a random storage round trip
     (:func:`~distortion.storage.simulate_storage`). With ``perceptual_stretch`` /
     ``perceptual_local_contrast`` the perceptual term is the mean of P's term on G(x) and on G(x)
-    with its contrast stretched / locally normalised, as a person turns up the contrast of a faint image."""
+    with its contrast stretched / locally normalised, as a person turns up the contrast of a faint image.
+    ``target`` (a carrier only): the template G(x) must carry, ``T_k(F(x))`` for a keyed store (default F(x))."""
     with torch.no_grad():
         emb_x = embedding(x)
-    gx = generator.decode(emb_x) if isinstance(generator, CarrierGenerator) else generator(x)
+    if target is not None and not isinstance(generator, CarrierGenerator):
+        raise ValueError("only a carrier generator draws a given template (a keyed one)")
+    goal = emb_x if target is None else target
+    gx = generator.decode(goal) if isinstance(generator, CarrierGenerator) else generator(x)
     emb_gx = embedding(simulate_storage(gx) if robust else gx)
     d_img = distance(x, gx.float()).mean()
-    hinge = F.relu(squared_distance(emb_x.float(), emb_gx.float()) - tau).mean()
-    terms = {"gx": gx, "emb_x": emb_x, "emb_gx": emb_gx, "d_img": d_img, "threshold": hinge}
+    hinge = F.relu(squared_distance(goal.float(), emb_gx.float()) - tau).mean()
+    terms = {"gx": gx, "emb_x": emb_x, "goal": goal, "emb_gx": emb_gx, "d_img": d_img, "threshold": hinge}
     terms["violation"] = hinge.detach() / tau if tau > 0 else hinge.detach()
     loss = -alpha * d_img + beta * hinge
     if perceptual is not None and gamma > 0:
@@ -107,6 +115,12 @@ class DistortionModule(TrainableModule):
             (:mod:`distortion.refinement`) before scoring it.
         refine_lr: the refinement's learning rate.
         storage: evaluation only: score the images as stored (``none``, ``png``, ``jpeg75``, ``resize0.8``).
+        template_transform: keyed carriers: a keyed transform (:mod:`distortion.keyed_templates`); the
+            carrier then draws ``T_k(F(x))`` with a fresh random key every training step (one decoder for
+            every key). Fitted on ``transform_fit_images`` training images at the start of fitting; its
+            fitted (public) buffers are saved in the checkpoint, keys never are.
+        key_file: keyed carriers: the key of validation and test (default: a fixed throw-away key).
+        transform_fit_images: training images F embeds to fit the transform.
         lr: Adam learning rate.
         lr_schedule: ``cosine`` decay over the run, or ``constant`` (the paper).
     """
@@ -132,6 +146,9 @@ class DistortionModule(TrainableModule):
         refine_steps: int = 0,
         refine_lr: float = 0.05,
         storage: str = "none",
+        template_transform: TemplateTransform | None = None,
+        key_file: str | None = None,
+        transform_fit_images: int = 4096,
         lr: float = 1e-3,
         lr_schedule: Literal["cosine", "constant"] = "cosine",
     ) -> None:
@@ -168,7 +185,78 @@ class DistortionModule(TrainableModule):
         self.perceptual = load_frozen(ReaderModule, perceptual_ckpt, "net") if perceptual_ckpt else None
         self.gamma, self.perceptual_stretch = gamma, perceptual_stretch
         self.perceptual_local_contrast, self.robust_storage = perceptual_local_contrast, robust_storage
-        self.distorter = Distorter(self.embedding, self.generator, refine_steps, refine_lr, storage=storage)
+        if template_transform is not None and not isinstance(generator, CarrierGenerator):
+            raise ValueError("template_transform needs a CarrierGenerator: a keyed store draws T_k(F(x)), not x")
+        self.template_transform, self.transform_fit_images = template_transform, transform_fit_images
+        self.key_file = key_file
+        self.refine_steps, self.refine_lr, self.storage = refine_steps, refine_lr, storage
+        self._distorter: Distorter | None = None
+        # keyed: the deployment's threshold (score at FAR 0.1%), calibrated on training people at every checkpoint
+        self.register_buffer("operating_threshold", torch.tensor(float("nan"), dtype=torch.float64))
+
+    @property
+    def keyed(self) -> bool:
+        return self.template_transform is not None
+
+    def evaluation_key(self) -> Key:
+        """The key of validation and test: ``key_file``'s, or a fixed throw-away key."""
+        if self.key_file is not None:
+            return load_key(self.key_file)
+        return random_key(torch.Generator().manual_seed(0))
+
+    @property
+    def distorter(self) -> Distorter:
+        """What the store keeps at evaluation (refinement, storage, the evaluation key when keyed)."""
+        if self._distorter is None:
+            key = self.evaluation_key() if self.keyed else None
+            self._distorter = Distorter(self.embedding, self.generator, self.refine_steps, self.refine_lr,
+                                        storage=self.storage, transform=self.template_transform, key=key)  # fmt: skip
+        return self._distorter
+
+    def on_fit_start(self) -> None:
+        """Fit the keyed transform on F of training images (training people only) when it is not fitted."""
+        if not self.keyed or bool(self.template_transform.fitted):
+            return
+        embeddings, seen = [], 0
+        with torch.no_grad():
+            for batch in self.trainer.datamodule.train_dataloader():
+                x = ImageBatch(*batch).x.to(self.device)
+                embeddings.append(self.embedding(x).float().cpu())
+                seen += len(x)
+                if seen >= self.transform_fit_images:
+                    break
+        self.template_transform.fit(torch.cat(embeddings)[: self.transform_fit_images])
+        self.template_transform.to(self.device)
+
+    @torch.no_grad()
+    def calibrate(self, images: int = 512) -> float:
+        """Set :attr:`operating_threshold` from carriers of ``images`` training images against other training
+        people's keyed photos (FAR 0.1%), under the evaluation key."""
+        stored, probes, labels, seen = [], [], [], 0
+        for batch in self.trainer.datamodule.train_dataloader():
+            batch = ImageBatch(*batch)
+            x = batch.x.to(self.device).float()
+            emb = self.embedding(x).float()
+            stored.append(self.embedding(self.distorter(x, target=emb)).float().cpu())
+            probes.append(self.distorter.probe(emb).float().cpu())
+            labels.append(batch.y.cpu())
+            seen += len(x)
+            if seen >= images:
+                break
+        threshold = calibrate_threshold(torch.cat(stored), torch.cat(probes), torch.cat(labels))
+        self.operating_threshold.fill_(float(threshold))
+        return float(threshold)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Random states (see the base class) and, keyed and fitting, the operating threshold calibrated now."""
+        super().on_save_checkpoint(checkpoint)
+        if self.keyed and self._trainer is not None and self.trainer.state.fn == "fit":
+            was_training = self.training
+            self.eval()
+            threshold = self.calibrate()
+            self.train(was_training)
+            checkpoint["state_dict"]["operating_threshold"] = self.operating_threshold.clone()
+            print(f"operating threshold (FAR 0.1%, training people): {threshold:.4f}")
 
     def warmup(self) -> float:
         """The share of alpha and gamma in force at the current training step (1 outside training)."""
@@ -197,12 +285,18 @@ class DistortionModule(TrainableModule):
         return self.generator(x)
 
     def loss_terms(self, x: Tensor) -> dict[str, Tensor]:
-        """G(x), F(x), F(G(x)) and the loss with its terms, for one batch of originals."""
+        """G(x), F(x), F(G(x)) and the loss with its terms, for one batch of originals; keyed: the carrier
+        draws ``T_k(F(x))`` under a fresh random key in training, the evaluation key otherwise."""
         share = self.warmup()
+        target = None
+        if self.keyed:
+            with torch.no_grad():
+                key = random_key() if self.training else self.distorter.key
+                target = self.template_transform(self.embedding(x).float(), key).float()
         return distortion_loss_terms(
             self.generator, self.embedding, self.distance, x, self.alpha * share, self.current_beta(), self.tau,
             self.perceptual, self.gamma * share, self.perceptual_stretch, self.perceptual_local_contrast,
-            robust=self.robust_storage and self.training, normalize=self.multiplier is not None,
+            robust=self.robust_storage and self.training, normalize=self.multiplier is not None, target=target,
         )  # fmt: skip
 
     def _log_terms(self, stage: str, terms: dict[str, Tensor], batch_size: int) -> None:
@@ -231,10 +325,13 @@ class DistortionModule(TrainableModule):
         g_a, _ = gx.chunk(2)
         emb_a, emb_b = terms["emb_x"].chunk(2)
         emb_ga, emb_gb = emb_gx.chunk(2)
-        return {
+        outputs = {
             "x_a": batch.x_a, "y_a": batch.y_a, "same": batch.same, "fold": batch.fold, "g_a": g_a,
             "emb_a": emb_a, "emb_b": emb_b, "emb_ga": emb_ga, "emb_gb": emb_gb,
         }  # fmt: skip
+        if self.keyed:  # the matcher keys the probe photo
+            outputs["probe_b"] = terms["goal"].chunk(2)[1]
+        return outputs
 
     def validation_step(self, batch: PairBatch, batch_idx: int) -> dict[str, Tensor]:
         return self._eval_step(batch, "val")

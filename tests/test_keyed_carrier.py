@@ -1,0 +1,76 @@
+"""Keyed carriers on a tiny real LFW: training with random keys, a key that never reaches a file, the
+operating threshold in the checkpoint, one key matching and two keys not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from distortion.cli import main
+from distortion.evaluation import load_distorter
+from distortion.keys import KeyMismatchError, generate_key, load_key, write_key
+from distortion.verification import pair_scores
+from tests.conftest import make_config
+
+
+@pytest.fixture(scope="module")
+def keyed(tiny, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("keyed")
+    key_path = write_key(generate_key(), out / "site.key")
+    path = make_config("lfw_keyed_carrier.yaml", out, "keyed", key_file=str(key_path), transform_fit_images=16)
+    cfg = yaml.safe_load(path.read_text())
+    cfg["model"]["init_args"]["template_transform"]["init_args"]["components"] = 8
+    cfg["data"]["init_args"].update(data_dir=str(tiny["root"].parent), cache_dir=str(tiny["out"] / "cache"),
+                                    batch_size=4)  # fmt: skip
+    path.write_text(yaml.safe_dump(cfg))
+    main(["fit", "--config", str(path), "--trainer.max_steps", "3", "--trainer.limit_val_batches", "1",
+          "--trainer.num_sanity_val_steps", "0"])  # fmt: skip
+    return {"out": out, "key": key_path, "ckpt": out / "keyed" / "checkpoints" / "last.ckpt", "tiny": tiny}
+
+
+def _written_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and p.suffix != ".key"]
+
+
+def test_no_key_bytes_in_any_file_the_run_wrote(keyed) -> None:
+    secret = load_key(keyed["key"])._secret
+    needles = (secret, secret.hex().encode(), secret.hex().upper().encode())
+    files = _written_files(keyed["out"])
+    assert any(p.suffix == ".ckpt" for p in files) and len(files) > 3
+    for path in files:
+        data = path.read_bytes()
+        assert not any(n in data for n in needles), path
+
+
+def test_checkpoint_holds_the_fitted_transform_and_threshold(keyed) -> None:
+    state = torch.load(keyed["ckpt"], map_location="cpu", weights_only=False)["state_dict"]
+    assert bool(state["template_transform.fitted"])
+    assert 0 < float(state["operating_threshold"]) < 1
+
+
+def test_one_key_matches_two_keys_do_not_and_replay_is_rejected(keyed, tiny) -> None:
+    from distortion.chip_cache import ChipCache
+
+    cache = ChipCache.load(tiny["out"] / "cache")
+    x = next(cache.batches(list(range(8)), 8))
+    distorter = load_distorter(str(keyed["ckpt"]), None, torch.device("cpu"), refine_steps=30, storage="png",
+                               key=str(keyed["key"]))  # fmt: skip
+    torch.manual_seed(0)
+    with torch.no_grad():
+        emb = distorter.embedding(x)
+        stored = distorter.embedding(distorter(x, target=emb))
+    own = pair_scores(stored, distorter.probe(emb))
+    other_key = distorter.transform(emb, generate_key())
+    replay = pair_scores(stored, distorter.probe(stored))
+    assert (own > pair_scores(stored, other_key)).all()
+    assert (own > replay).all()
+
+
+def test_a_wrong_key_fails_with_both_fingerprints(keyed) -> None:
+    wrong = generate_key()
+    right = load_key(keyed["key"])
+    with pytest.raises(KeyMismatchError, match=right.fingerprint):
+        wrong.check(right.fingerprint, "this carrier")
