@@ -116,7 +116,7 @@ class MilvusStore:
         self.carriers_dir = Path(carriers_dir or (Path(uri).with_suffix(".carriers") if local else "carriers"))
         self.carriers_dir.mkdir(parents=True, exist_ok=True)
         if not self.client.has_collection(collection):
-            schema = self.client.create_schema(auto_id=True, description=json.dumps(meta.__dict__))
+            schema = self.client.create_schema(auto_id=True)
             schema.add_field("rowid", DataType.INT64, is_primary=True)
             schema.add_field("person", DataType.VARCHAR, max_length=512)
             schema.add_field("template", DataType.FLOAT_VECTOR, dim=meta.dim)
@@ -126,9 +126,23 @@ class MilvusStore:
             index = self.client.prepare_index_params()
             index.add_index("template", index_type="FLAT" if local else "HNSW", metric_type="L2")
             self.client.create_collection(collection, schema=schema, index_params=index)
-        stored = json.loads(self.client.describe_collection(collection).get("description") or "{}")
-        self.meta = StoreMeta(**stored) if stored else meta
+        self.meta = self._meta(meta, DataType)
         self.meta.check(meta)
+
+    def _meta(self, meta: StoreMeta, types) -> StoreMeta:
+        """The store's meta from its one-row meta collection (written when the store is made)."""
+        name = f"{self.collection}_meta"
+        if not self.client.has_collection(name):
+            schema = self.client.create_schema(auto_id=False)
+            schema.add_field("key", types.INT64, is_primary=True)
+            schema.add_field("meta", types.VARCHAR, max_length=4096)
+            schema.add_field("unused", types.FLOAT_VECTOR, dim=2)  # Milvus asks every collection for a vector
+            index = self.client.prepare_index_params()
+            index.add_index("unused", index_type="FLAT", metric_type="L2")
+            self.client.create_collection(name, schema=schema, index_params=index)
+            self.client.insert(name, [{"key": 0, "meta": json.dumps(meta.__dict__), "unused": [0.0, 0.0]}])
+        rows = self.client.query(name, filter="key == 0", output_fields=["meta"])
+        return StoreMeta(**json.loads(rows[0]["meta"])) if rows else meta
 
     def enrol(self, person: str, carriers: list[bytes], templates: np.ndarray, fingerprint: str | None) -> list[int]:
         rows = []

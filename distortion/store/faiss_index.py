@@ -42,8 +42,10 @@ class FaissIndex:
         if self.path is None or not self.path.is_file() or not self.path.with_suffix(".stamp").is_file():
             return
         stamp = tuple(json.loads(self.path.with_suffix(".stamp").read_text()))
-        if stamp[1] == self.records.state()[1]:  # same revocations: at most new rows to add
-            self.index, self.stamp = faiss.read_index(str(self.path)), stamp
+        index = faiss.read_index(str(self.path))
+        # same revocations and size: at most new rows to add; anything else is rebuilt
+        if stamp[1] == self.records.state()[1] and index.d == self.records.meta().dim:
+            self.index, self.stamp = index, stamp
 
     def save(self) -> None:
         """Write the index and its stamp beside the database (a cache; rebuilt when missing or stale)."""
@@ -63,11 +65,16 @@ class FaissIndex:
             ids, templates, _ = self.records.live(after=self.stamp[0])
         else:
             ids, templates, _ = self.records.live()
-            dim = self.records.meta().dim if len(ids) else 1
-            self.index = make_index(dim, len(ids), self.hnsw_from)
+            self.index = make_index(self.records.meta().dim, len(ids), self.hnsw_from)
         if len(ids):
             self.index.add_with_ids(np.ascontiguousarray(templates), ids)
         self.stamp = state
+
+    @property
+    def kind(self) -> str:
+        """``hnsw`` or ``exact``, what the index searches with now."""
+        inner = faiss.downcast_index(self.index.index) if self.index is not None else None
+        return "hnsw" if isinstance(inner, faiss.IndexHNSWFlat) else "exact"
 
     def search(self, probes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``(N, k)`` Euclidean distances and row ids of the nearest live templates (-1: none)."""

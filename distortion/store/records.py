@@ -131,7 +131,7 @@ class Records:
         if person is not None:
             query, args = query + " AND person = ?", (after, person)
         rows = self.db.execute(query + " ORDER BY rowid", args).fetchall()
-        dim = self.meta().dim if rows else 0
+        dim = self.meta().dim
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         templates = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
         return ids, templates, [r[2] for r in rows]

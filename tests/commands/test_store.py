@@ -1,0 +1,97 @@
+"""The store's verbs on a tiny real LFW: keygen, fit-transform, enrol, verify, identify, revoke, list,
+and every refusal (one message, exit 2, nothing changed)."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+
+from distortion.cli import main
+from tests.lfw_fixtures import people_with_images
+
+STEPS = "40"
+
+
+def run(args: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def setup(tiny, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("store")
+    main(["fit-transform", "--out", str(out / "keyed.pt"), "--components", "8", "--calibrate", "12",
+          "--refine_steps", STEPS, "--data", str(tiny["root"]), "--cache", str(tiny["out"] / "cache")])  # fmt: skip
+    people = people_with_images(4, min_images=3, per_person=3)
+    return {"out": out, "keyed": out / "keyed.pt", "people": people}
+
+
+def options(setup, key: str = "site.key") -> list[str]:
+    out = setup["out"]
+    return ["--store", str(out / "people.db"), "--key", str(out / key), "--keyed", str(setup["keyed"]),
+            "--embedding", "dlib", "--refine_steps", STEPS]  # fmt: skip
+
+
+def listed(setup, capsys) -> list[dict]:
+    code, out, _ = run(["list", "--store", str(setup["out"] / "people.db")], capsys)
+    assert code == 0
+    return json.loads(out)
+
+
+def test_verbs_and_refusals(setup, capsys) -> None:
+    out = setup["out"]
+    (a, photos_a), (b, photos_b) = list(setup["people"].items())[:2]
+    code, printed, _ = run(["keygen", "--out", str(out / "site.key")], capsys)
+    assert code == 0 and stat.S_IMODE((out / "site.key").stat().st_mode) == 0o600
+    key_hex = (out / "site.key").read_text().strip()
+    assert key_hex not in printed
+
+    code, printed, _ = run(["enrol", *options(setup), "--id", a, str(photos_a[0]), str(photos_a[1])], capsys)
+    assert code == 0 and len(json.loads(printed)["records"]) == 2
+    code, printed, _ = run(["enrol", *options(setup), "--id", b, str(photos_b[0])], capsys)
+    assert code == 0
+
+    code, printed, _ = run(["verify", *options(setup), "--id", a, str(photos_a[0])], capsys)
+    assert code == 0 and json.loads(printed)["match"] is True
+    code, printed, _ = run(["verify", *options(setup), "--id", a, str(photos_b[1])], capsys)
+    impostor = json.loads(printed)
+    assert code == 1 and impostor["match"] is False
+    code, printed, _ = run(["identify", *options(setup), str(photos_a[0])], capsys)
+    result = json.loads(printed)
+    assert code == 0 and result["match"] == a and result["top"][0]["id"] == a
+    assert result["top"][0]["score"] > impostor["score"]
+
+    before = listed(setup, capsys)
+    refusals = {
+        "duplicate": ["enrol", *options(setup), "--id", "someone_else", str(photos_a[0])],
+        "corrupt": ["enrol", *options(setup), "--id", "c", str(out / "corrupt.jpg")],
+        "no face": ["enrol", *options(setup), "--id", "c", str(out / "blank.png")],
+        "unknown id": ["verify", *options(setup), "--id", "nobody", str(photos_a[0])],
+    }
+    (out / "corrupt.jpg").write_bytes(photos_a[0].read_bytes()[:500])
+    from PIL import Image
+
+    Image.new("RGB", (250, 250), (128, 128, 128)).save(out / "blank.png")
+    messages = {"duplicate": "already enrolled", "corrupt": "corrupt", "no face": "no face", "unknown id": "nobody"}
+    for name, args in refusals.items():
+        code, _, err = run(args, capsys)
+        assert code == 2 and messages[name] in err and len(err.strip().splitlines()) == 1, (name, err)
+    run(["keygen", "--out", str(out / "wrong.key")], capsys)
+    code, _, err = run(["verify", *options(setup, "wrong.key"), "--id", a, str(photos_a[0])], capsys)
+    assert code == 2 and "made with the key" in err
+    assert listed(setup, capsys) == before  # nothing changed
+
+    code, _, _ = run(["revoke", "--store", str(out / "people.db"), "--id", a], capsys)
+    assert code == 0
+    assert {p["id"]: p["revoked"] for p in listed(setup, capsys)}[a] == 2
+    code, printed, _ = run(["identify", *options(setup), str(photos_a[0])], capsys)
+    assert all(hit["id"] != a for hit in json.loads(printed)["top"])
+    code, _, err = run(["revoke", "--store", str(out / "people.db"), "--id", a], capsys)
+    assert code == 2 and "no live record" in err
+    for path in out.rglob("*"):
+        if path.is_file() and path.suffix != ".key":
+            assert key_hex.encode() not in path.read_bytes(), path

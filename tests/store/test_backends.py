@@ -1,0 +1,82 @@
+"""The store backends on generated templates: the same interface on SQLite + FAISS and on Milvus Lite,
+exact and HNSW search, revocation, and a store opened with another F."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from distortion.store.backends import EmbeddedStore, MilvusStore, open_store
+from distortion.store.records import StoreMeta, StoreMismatchError
+
+META = StoreMeta("dlib", 16, "whitened_rotation", "fp0", 0.7)
+
+
+def templates(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, 16)).astype(np.float32)
+
+
+@pytest.fixture(params=["sqlite", "milvus-lite"])
+def store(request, tmp_path):
+    url = str(tmp_path / "s.db") if request.param == "sqlite" else f"milvus-lite://{tmp_path / 'm.db'}"
+    s = open_store(url, META)
+    yield s
+    s.close()
+
+
+def test_enrol_search_revoke_list(store) -> None:
+    t = templates(20)
+    for i in range(10):
+        assert len(store.enrol(f"p{i}", [b"carrier-a", b"carrier-b"], t[2 * i : 2 * i + 2], "fp0")) == 2
+    hits = store.search(t[[0, 5]] + 0.01, 3)
+    assert [h[0][0] for h in hits] == ["p0", "p2"]
+    assert hits[0][0][1] > 0.9 and len({p for p, _ in hits[0]}) == 3  # one entry per person
+    assert store.templates("p3").shape == (2, 16)
+    assert store.revoke("p0") == 2
+    assert all(p != "p0" for p, _ in store.search(t[:1], 5)[0])
+    assert store.templates("p0").shape == (0, 16)
+    people = {p["id"]: p for p in store.people()}
+    assert set(people) >= {f"p{i}" for i in range(1, 10)} and people["p1"]["fingerprint"] == "fp0"
+
+
+def test_another_f_is_refused(tmp_path) -> None:
+    open_store(str(tmp_path / "s.db"), META).close()
+    other = StoreMeta("facenet", 512, "whitened_rotation", "fp0", 0.7)
+    with pytest.raises(StoreMismatchError, match="facenet"):
+        open_store(str(tmp_path / "s.db"), other)
+    MilvusStore(str(tmp_path / "m.db"), META).close()
+    with pytest.raises(StoreMismatchError, match="embedding"):
+        MilvusStore(str(tmp_path / "m.db"), other)
+
+
+def test_hnsw_agrees_with_exact_search(tmp_path) -> None:
+    t = templates(3000, seed=1)
+    exact, hnsw = EmbeddedStore(tmp_path / "e.db", META), EmbeddedStore(tmp_path / "h.db", META, hnsw_from=1000)
+    for s in (exact, hnsw):
+        for i in range(0, 3000, 100):
+            for j in range(i, i + 100):
+                s.records.insert(f"p{j}", [b"c"], t[j : j + 1], "fp0")
+    probes = t[:200] + 0.3 * templates(200, seed=2)
+    top_exact = [h[0][0] for h in exact.search(probes, 1)]
+    top_hnsw = [h[0][0] for h in hnsw.search(probes, 1)]
+    assert hnsw.index.index.ntotal == 3000 and hnsw.index.kind == "hnsw" and exact.index.kind == "exact"
+    assert np.mean([a == b for a, b in zip(top_exact, top_hnsw)]) >= 0.95
+
+
+def test_index_is_a_cache_rebuilt_from_sqlite(tmp_path) -> None:
+    path = tmp_path / "s.db"
+    s = EmbeddedStore(path, META)
+    t = templates(4)
+    s.enrol("a", [b"c"], t[:1], "fp0")
+    assert s.search(t[:1], 1)[0][0][0] == "a"
+    s.close()
+    s = EmbeddedStore(path, META)  # new rows written by another process: added to the saved index
+    s.records.insert("b", [b"c"], t[1:2], "fp0")
+    assert s.search(t[1:2], 1)[0][0][0] == "b"
+    s.revoke("a")  # a revocation: rebuilt
+    assert all(p != "a" for p, _ in s.search(t[:1], 2)[0])
+    s.close()
+    path.with_suffix(".faiss").unlink()  # the index gone: rebuilt from SQLite
+    s = EmbeddedStore(path, META)
+    assert s.search(t[1:2], 1)[0][0][0] == "b"
+    s.close()
