@@ -123,7 +123,9 @@ def load_distorter(
         transform = KeyedModel.load(keyed).transform
     secret = load_key(key) if transform is not None else None
     transform = transform.to(device) if transform is not None else None
-    return Distorter(f, generator, refine_steps, refine_lr, refine_robust, storage=storage, transform=transform, key=secret)
+    return Distorter(
+        f, generator, refine_steps, refine_lr, refine_robust, storage=storage, transform=transform, key=secret
+    )
 
 
 class FaceDetectionRates:

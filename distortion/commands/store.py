@@ -32,7 +32,9 @@ DEFAULT_THRESHOLD = 1 / (1 + 0.6)  # dlib's distance 0.6 as a score, for stores 
 
 
 def _system_arguments(parser: jsonargparse.ArgumentParser) -> None:
-    parser.add_argument("--store", required=True, help="a path (SQLite + FAISS), milvus-lite:///f.db, milvus://host:port")
+    parser.add_argument(
+        "--store", required=True, help="a path (SQLite + FAISS), milvus-lite:///f.db, milvus://host:port"
+    )
     parser.add_argument("--ckpt", default=None, help="a carrier G (distortion fit on faces)")
     parser.add_argument("--embedding", default=None, help="instead of --ckpt: F alone (dlib), refined from noise")
     parser.add_argument("--refine_steps", type=int, default=0, help="refinement steps (needed without --ckpt)")
@@ -133,4 +135,3 @@ def store_main(verb: str, argv: list[str]) -> None:
         print(f"distortion {verb}: {message}", file=sys.stderr)
         code = 2
     sys.exit(code)
-

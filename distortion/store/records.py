@@ -138,9 +138,7 @@ class Records:
 
     def state(self) -> tuple[int, int]:
         """``(largest row id, revocations)``: changes whenever the live set changes (the index's stamp)."""
-        top, revoked = self.db.execute(
-            "SELECT COALESCE(MAX(rowid), 0), COUNT(revoked_at) FROM records"
-        ).fetchone()
+        top, revoked = self.db.execute("SELECT COALESCE(MAX(rowid), 0), COUNT(revoked_at) FROM records").fetchone()
         return int(top), int(revoked)
 
     def people(self) -> list[dict]:
