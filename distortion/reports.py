@@ -50,12 +50,13 @@ def write_report(report: Mapping[str, Any], directory: str | Path, title: str) -
     return directory
 
 
-def flatten_report(report: Mapping[str, Any]) -> dict[str, float | int]:
-    """The numbers of a report as ``section/key[/sub]`` entries (strings and lists left out), e.g. for W&B."""
-    flat: dict[str, float | int] = {}
+def flatten_report(report: Mapping[str, Any], numbers_only: bool = True) -> dict[str, Any]:
+    """A report as ``section/key[/sub]`` entries: its numbers (e.g. for W&B), or with ``numbers_only=False``
+    every value that is not a mapping (a nested section as one flat table)."""
+    flat: dict[str, Any] = {}
     for key, value in report.items():
         if isinstance(value, Mapping):
-            flat |= {f"{key}/{k}": v for k, v in flatten_report(value).items()}
-        elif isinstance(value, int | float) and not isinstance(value, bool):
+            flat |= {f"{key}/{k}": v for k, v in flatten_report(value, numbers_only).items()}
+        elif not numbers_only or (isinstance(value, int | float) and not isinstance(value, bool)):
             flat[key] = value
     return flat

@@ -74,3 +74,27 @@ def test_a_wrong_key_fails_with_both_fingerprints(keyed) -> None:
     right = load_key(keyed["key"])
     with pytest.raises(KeyMismatchError, match=right.fingerprint):
         wrong.check(right.fingerprint, "this carrier")
+
+
+def test_privacy_runs_every_keyed_attack(keyed, tiny, tmp_path) -> None:
+    import json
+
+    main(["privacy", "--ckpt", str(keyed["ckpt"]), "--key", str(keyed["key"]), "--data", str(tiny["out"] / "data"),
+          "--cache", str(tiny["out"] / "cache"), "--attack.steps", "2", "--attack.batch_size", "4",
+          "--attack.depth", "2", "--attack.width", "4", "--faces.images", "4", "--faces.cnn_images", "1",
+          "--out", str(tmp_path), "--wandb", "false"])  # fmt: skip
+    report = json.loads((tmp_path / "report.json").read_text())
+    for section, keys in {
+        "keyed_deployment": ("threshold", "deploy_eer", "carrier_vs_carrier_false_accept"),
+        "keyed_replay": ("accepted",),
+        "keyed_linkage": ("d_sys_floor", "direct/d_sys", "covariance_alignment/eer", "ica/d_sys",
+                          "trained_linker/eer"),
+        "keyed_insider": ("eer_1", "eer_10"),
+        "keyed_inversion_without_key": ("accepted_other_image_without_key", "accepted_other_image_with_key"),
+        "keyed_revocation": ("old_carrier_accepted_genuine",),
+    }.items():  # fmt: skip
+        assert all(0 <= report[section][k] <= 1 for k in keys), section
+    assert report["keyed_keys"]["fingerprint"] == load_key(keyed["key"]).fingerprint
+    assert report["keyed_keys"]["renewed_fingerprint"] != report["keyed_keys"]["fingerprint"]
+    secret = load_key(keyed["key"])._secret.hex()
+    assert all(secret not in p.read_text(errors="ignore") for p in tmp_path.rglob("*") if p.is_file())

@@ -36,6 +36,7 @@ from torchvision.utils import save_image
 from datamodules import LFWDataModule, MNISTDataModule
 from datamodules.base import SplitDataModule
 from distortion.backbones import FaceBackbone
+from distortion.commands.keyed_privacy import keyed_privacy
 from distortion.distorter import Distorter
 from distortion.evaluation import (
     FaceDetectionRates,
@@ -53,7 +54,7 @@ from distortion.modules.base import load_frozen
 from distortion.modules.embedding import load_embedding
 from distortion.modules.reader import ReaderModule
 from distortion.plots import plot_unlinkability
-from distortion.reports import write_report
+from distortion.reports import flatten_report, write_report
 from distortion.unlinkability import global_unlinkability
 from distortion.verification import (
     accept_rate,
@@ -96,6 +97,8 @@ def privacy(
     refine_lr: float = 0.05,
     refine_robust: bool = False,
     storage: str = "none",
+    keyed: str | None = None,
+    key: str | None = None,
     attack: AttackBudget = AttackBudget(),
     limit_pairs: int = 0,
     faces: FaceDetectors = FaceDetectors(images=500, cnn_images=100),
@@ -116,6 +119,9 @@ def privacy(
         device: ``auto`` (the GPU when there is one), ``cpu``, ``cuda``, ...
         refine_steps, refine_lr, refine_robust: refine each stored image against F (see ``evaluate``).
         storage: the attackers and the scores see the images as stored (``none``, ``png``, ``jpeg75``, ...).
+        keyed: a keyed model file (``distortion fit-transform``) for F alone; a keyed carrier's checkpoint has its own.
+        key: the key file of a keyed store (or ``$DISTORTION_KEY_FILE``); adds the ``keyed`` sections (replay,
+            linkage across keys, the insider, inversion without the key, revocation; docs/keyed.md).
         attack: the attackers' training: photos, steps, batch size, lr and U-Net size.
         limit_pairs: score only the first N test pairs (0 = all: MNIST 10,000, LFW View 2 6,000).
         faces: the face detectors (LFW only), on the first N test images of each kind.
@@ -126,7 +132,7 @@ def privacy(
     torch.manual_seed(seed)
     run_device = resolve_device(device)
     options = dict(refine_steps=refine_steps, refine_lr=refine_lr, refine_robust=refine_robust, storage=storage)
-    distorter = load_distorter(ckpt, embedding, run_device, **options)
+    distorter = load_distorter(ckpt, embedding, run_device, **options, keyed=keyed, key=key)
     renewed = load_distorter(renewed_ckpt, None, run_device, **options) if renewed_ckpt else None
     second, reader = _judges(second_embedding, reader_ckpt, run_device)  # inputs checked before training
     face = distorter.embedding if isinstance(distorter.embedding, FaceBackbone) else None
@@ -139,6 +145,10 @@ def privacy(
     report: dict = {"checkpoint": ckpt, "embedding": embedding, "renewed_checkpoint": renewed_ckpt,
                     "refine_steps": refine_steps, "storage": storage, "pairs": len(table["same"])}  # fmt: skip
     report |= _sections(table, attackers, found, out_dir, renewed is not None, second_embedding)
+    if distorter.keyed:  # one report section per attack: keyed_replay, keyed_linkage, ...
+        keyed_sections = keyed_privacy(distorter, datamodule.datasets["train"], datamodule.datasets["test"], attack,
+                                       limit_pairs, batch_size, seed, run_device)  # fmt: skip
+        report |= {f"keyed_{name}": flatten_report(s, numbers_only=False) for name, s in keyed_sections.items()}
     report["timing"] = timer.section(len(table["same"]))
     _write(report, grid, out_dir, 1 if face else 3, wandb)
     return report
