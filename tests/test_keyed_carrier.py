@@ -98,3 +98,24 @@ def test_privacy_runs_every_keyed_attack(keyed, tiny, tmp_path) -> None:
     assert report["keyed_keys"]["renewed_fingerprint"] != report["keyed_keys"]["fingerprint"]
     secret = load_key(keyed["key"])._secret.hex()
     assert all(secret not in p.read_text(errors="ignore") for p in tmp_path.rglob("*") if p.is_file())
+
+
+def test_evaluate_scores_a_keyed_deployment(keyed, tiny, tmp_path) -> None:
+    import json
+
+    main(["evaluate", "--ckpt", str(keyed["ckpt"]), "--key", str(keyed["key"]), "--data", str(tiny["root"]),
+          "--cache", str(tiny["out"] / "cache"), "--out", str(tmp_path), "--wandb", "false", "--image_metrics",
+          "false", "--faces.names", "[]", "--storage", "png"])  # fmt: skip
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["key_fingerprint"] == load_key(keyed["key"]).fingerprint
+    assert report["orig"]["view2"]["accuracy_mean"] >= 0.9
+    assert 0 <= report["deploy"]["view2"]["eer"] <= 1
+
+
+def test_distort_records_the_key_fingerprint(keyed, photos, tmp_path) -> None:
+    import json
+
+    main(["distort", "--ckpt", str(keyed["ckpt"]), "--key", str(keyed["key"]), "--input", str(photos[0].parent),
+          "--out", str(tmp_path), "--workers", "1"])  # fmt: skip
+    summary = json.loads((tmp_path / "embeddings.json").read_text())
+    assert summary["key_fingerprint"] == load_key(keyed["key"]).fingerprint and summary["distorted"] >= 1

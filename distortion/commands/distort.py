@@ -49,6 +49,8 @@ def distort(
     refine_lr: float = 0.05,
     refine_robust: bool = False,
     storage: str = "png",
+    keyed: str | None = None,
+    key: str | None = None,
     seed: int = 0,
 ) -> dict:
     """Align, distort and save every photo under ``input``.
@@ -65,11 +67,15 @@ def distort(
         refine_robust: refine through random storage round trips.
         storage: the embeddings are computed on the image as the file keeps it: ``png`` (the files
             written here), or ``jpeg75`` etc. to see what a JPEG copy would keep.
+        keyed: a keyed model file (``distortion fit-transform``) when ``ckpt`` is a plain carrier; a keyed
+            carrier's checkpoint has its own.
+        key: the key file of a keyed store (or ``$DISTORTION_KEY_FILE``); its fingerprint is recorded beside
+            the carriers in ``embeddings.json``, which then holds the keyed templates F(stored).
         seed: seed of the noise (carriers).
     """
     torch.manual_seed(seed)
     run_device = resolve_device(device)
-    distorter = load_distorter(ckpt, None, run_device, refine_steps, refine_lr, refine_robust, storage)
+    distorter = load_distorter(ckpt, None, run_device, refine_steps, refine_lr, refine_robust, storage, keyed, key)
     aligner = require_face_backbone(distorter.embedding, "distortion distort").aligner
     out_dir = Path(out)
     folder = image_folder(input)
@@ -81,8 +87,8 @@ def distort(
     results: dict[str, dict] = {}
     for s, batch in enumerate(embed_batches(batches, distorter.embedding, run_device, distorter, desc="distort")):
         _save(batch, aligned[s * batch_size : (s + 1) * batch_size], base, out_dir, results)
-    summary = {"checkpoint": str(ckpt), "storage": storage, "distorted": len(results), "skipped": skipped,
-               "images": results}  # fmt: skip
+    summary = {"checkpoint": str(ckpt), "storage": storage, "key_fingerprint": distorter.fingerprint,
+               "distorted": len(results), "skipped": skipped, "images": results}  # fmt: skip
     (out_dir / "embeddings.json").write_text(json.dumps(summary, indent=1))
     centred = sum(1 for r in results.values() if r["face_found_by"] == "centre")
     print(f"{out_dir}: {len(results)} distorted ({centred} without a detected face, centred crop), "

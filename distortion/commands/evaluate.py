@@ -96,6 +96,8 @@ def evaluate(
     refine_lr: float = 0.05,
     refine_robust: bool = False,
     storage: str = "none",
+    keyed: str | None = None,
+    key: str | None = None,
     faces: FaceDetectors = FaceDetectors(),
     image_metrics: bool = True,
     limit: int = 0,
@@ -114,6 +116,9 @@ def evaluate(
         refine_steps, refine_lr, refine_robust: refine each stored image against F for this many steps
             (0 = G's output as it is), at this lr, through random storage round trips or not.
         storage: score the images as stored: ``none``, ``png``, ``jpeg90``, ``jpeg75``, ``resize0.8``, ...
+        keyed: a keyed model file (``distortion fit-transform``) for F alone; a keyed carrier's checkpoint has its own.
+        key: the key file of a keyed store (or ``$DISTORTION_KEY_FILE``): the deployment then compares carriers
+            with keyed photos, ``T_k(F(probe))``.
         faces: the face detectors, on the first N View 2 images, originals and stored (0 = all 7,701).
         image_metrics: the change of content and other image statistics (false skips them, the slowest
             part on a CPU, where only verification matters, e.g. storage variants).
@@ -124,7 +129,7 @@ def evaluate(
     """
     torch.manual_seed(seed)
     run_device = resolve_device(device)
-    distorter = load_distorter(ckpt, embedding, run_device, refine_steps, refine_lr, refine_robust, storage)
+    distorter = load_distorter(ckpt, embedding, run_device, refine_steps, refine_lr, refine_robust, storage, keyed, key)
     face = require_face_backbone(distorter.embedding, "distortion evaluate")
     protocol = LFWProtocol.load(lfw_root(data))
     chips = build_chip_cache(protocol.root, cache or default_cache_dir(face.aligner), face.aligner)
@@ -133,17 +138,28 @@ def evaluate(
     found, means = faces.counter(), DistortionMeans().to(run_device) if image_metrics else None
     timer = Timer(run_device)
     gathered = _run(distorter, chips, keys, protocol.view2_images(), batch_size, run_device, means, found)
-    report: dict = {"checkpoint": ckpt, "embedding": embedding or type(face).__name__,
-                    "refine_steps": refine_steps, "storage": storage}  # fmt: skip
-    orig, distorted = gathered.embeddings["orig"], gathered.embeddings["distorted"]
-    for name, comparison in COMPARISONS.items():
-        report[name] = protocol.report(*comparison.sides((orig, orig), (distorted, distorted)))
+    report: dict = {"checkpoint": ckpt, "embedding": embedding or type(face).__name__, "refine_steps": refine_steps,
+                    "storage": storage, "key_fingerprint": distorter.fingerprint}  # fmt: skip
+    for name, sides in _comparisons(gathered, distorter).items():
+        report[name] = protocol.report(*sides)
     report["distortion"] = (means.compute() if means else {}) | {"images": sum(len(s) for s in gathered.shift)}
     report["face_detected"] = found.rates()
     report["embedding_shift"] = _distribution(torch.cat(gathered.shift)) if gathered.shift else {}
     report["timing"] = timer.section(len(keys))
-    _write(report, out_dir, protocol, gathered, wandb)
+    _write(report, out_dir, protocol, gathered, distorter, wandb)
     return report
+
+
+def _comparisons(gathered: _Pass, distorter: Distorter) -> dict[str, tuple[dict, dict]]:
+    """(enrolment, probe) embeddings of each comparison; a keyed store's deployment probes are keyed photos."""
+    orig, distorted = gathered.embeddings["orig"], gathered.embeddings["distorted"]
+    probes = orig
+    if distorter.keyed:
+        keys = list(orig)
+        keyed = distorter.probe(torch.stack([orig[k] for k in keys]).to(distorter.transform.mean.device)).cpu()
+        probes = dict(zip(keys, keyed))
+    return {name: (orig, orig) if name == "orig" else comparison.sides((orig, probes), (distorted, distorted))
+            for name, comparison in COMPARISONS.items()}  # fmt: skip
 
 
 def _distribution(values: Tensor) -> dict[str, float]:
@@ -151,15 +167,16 @@ def _distribution(values: Tensor) -> dict[str, float]:
     return {"mean": float(values.mean()), "median": float(q[0]), "p95": float(q[1]), "p99": float(q[2])}
 
 
-def _write(report: dict, out_dir: Path, protocol: LFWProtocol, gathered: _Pass, wandb: bool) -> None:
+def _write(report: dict, out_dir: Path, protocol: LFWProtocol, gathered: _Pass, distorter: Distorter,
+           wandb: bool) -> None:  # fmt: skip
     """The report, the grid (16 View 2 originals over what is stored), the ROC and the distances plot."""
     write_report(report, out_dir, "LFW report: distorted faces")
     x, g = (torch.stack(t) for t in zip(*gathered.grid))
     save_image(pair_grid(x, g, per_row=8, scale=1), out_dir / "grid.png")
     curves = {}
-    orig, distorted = gathered.embeddings["orig"], gathered.embeddings["distorted"]
-    for name, comparison in COMPARISONS.items():
-        scores, same, _, _ = pair_table(protocol.view2, *comparison.sides((orig, orig), (distorted, distorted)))
+    orig = gathered.embeddings["orig"]
+    for name, sides in _comparisons(gathered, distorter).items():
+        scores, same, _, _ = pair_table(protocol.view2, *sides)
         fpr, tpr, _ = binary_roc(scores.float(), same.long())
         curves[name] = (fpr, tpr)
     plot_roc(curves, out_dir / "roc.png", min_far=1e-3, title="LFW View 2")
