@@ -14,7 +14,10 @@ Each case runs in a fresh process (so its peak resident memory is its own):
 - ``lfw_carrier/*``: the carrier G of ``configs/lfw_carrier.yaml`` at batch 32: distorting faces
   (F(x), then the decoder), and its training steps through F with the storage round trips;
 - ``refine/*``: refinement from noise (no G) for 100 steps at batch 32 against dlib's ResNet and the
-  paper's MNIST MLP: seconds and steps per image, and the squared embedding distance reached.
+  paper's MNIST MLP: seconds and steps per image, and the squared embedding distance reached;
+- ``lfw_keyed_carrier/*``: the keyed carrier (F, the whitened rotation under a key, the decoder) at batch 32;
+- ``store/*``: enrolment, verification and 1:N identification at 10^4, 10^5 and 10^6 templates
+  (:mod:`distortion.store.bench`).
 
 Prints a table and writes ``bench_out/bench.json``.
 """
@@ -37,11 +40,15 @@ from torch import Tensor, nn
 from distortion.alignment import ALIGNERS
 from distortion.backbones import DlibResNet
 from distortion.backbones.dlib_resnet import DLIB_RESNET_FILE, dlib_model_path
+from distortion.distorter import Distorter
+from distortion.keyed_templates import WhitenedRotation
+from distortion.keys import generate_key
 from distortion.losses import ImageDistance, get_image_distance, mse_distance, squared_distance
 from distortion.models import CarrierGenerator, MLPEmbedding, UNet
 from distortion.modules.distortion import distortion_loss_terms
 from distortion.paths import lfw_root
 from distortion.refinement import noise_images, refine
+from distortion.store.bench import measure_enrol, measure_identify, measure_verify
 
 MNIST_SETTINGS = ("fp32", "bf16", "bf16_channels_last", "residual_bf16_channels_last")
 PORT_SETTINGS = ("fp32", "fp32_channels_last", "bf16_channels_last")
@@ -158,8 +165,9 @@ def _generator_step(
     return step
 
 
-def measure_carrier(setting: str, batch: int = 32, repeats: int = 5) -> dict[str, float]:
-    """The LFW carrier G: faces distorted per second (F(x) and the decoder), and its training steps."""
+def measure_carrier(setting: str, batch: int = 32, repeats: int = 5, keyed: bool = False) -> dict[str, float]:
+    """The LFW carrier G: faces distorted per second (F(x) and the decoder), and its training steps; ``keyed``:
+    the keyed carrier (F(x), the whitened rotation under a key, the decoder), as a store makes it."""
     torch.manual_seed(0)
     embedding = DlibResNet().eval().requires_grad_(False)
     generator = CarrierGenerator(128, (3, 150, 150), noise_dim=16, width=4, stages=0, upsample=2)  # the config's
@@ -168,10 +176,12 @@ def measure_carrier(setting: str, batch: int = 32, repeats: int = 5) -> dict[str
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=setting.startswith("bf16"))
     optimizer = torch.optim.Adam(generator.parameters(), lr=1e-3)
     distance = get_image_distance("decorrelation")
+    transform, key = WhitenedRotation(128, 32).fit(torch.randn(256, 128) * 0.05), generate_key()
+    distorter = Distorter(embedding, generator, transform=transform, key=key) if keyed else None
 
     def infer() -> None:
         with torch.no_grad(), autocast:
-            generator(x)
+            distorter(x) if keyed else generator(x)
 
     def train() -> None:
         with autocast:
@@ -181,7 +191,7 @@ def measure_carrier(setting: str, batch: int = 32, repeats: int = 5) -> dict[str
         optimizer.step()
 
     return {
-        "case": f"lfw_carrier/{setting}",
+        "case": f"lfw_{'keyed_' if keyed else ''}carrier/{setting}",
         "images_per_s": batch / _timed(infer, repeats),
         "train_images_per_s": batch / _timed(train, 3, warmup=1),
         "peak_rss_mib": _peak_rss_mib(),
@@ -243,6 +253,10 @@ CASES = {
     **{f"lfw_g/{s}": (lambda s=s: measure_face_generator(s)) for s in ("fp32", "bf16_channels_last")},
     **{f"lfw_carrier/{s}": (lambda s=s: measure_carrier(s)) for s in ("fp32", "bf16")},
     **{f"refine/{s}": (lambda s=s: measure_refinement(s)) for s in ("dlib", "dlib_bf16", "mnist")},
+    **{f"lfw_keyed_carrier/{s}": (lambda s=s: measure_carrier(s, keyed=True)) for s in ("fp32", "bf16")},
+    "store/enrol": measure_enrol,
+    "store/verify": measure_verify,
+    **{f"store/identify_{n}": (lambda n=n: measure_identify(n)) for n in (10_000, 100_000, 1_000_000)},
 }
 
 
@@ -263,6 +277,11 @@ def main() -> None:
     for row in rows:
         fwd, train = row.get("images_per_s", float("nan")), row.get("train_images_per_s", float("nan"))
         notes = ""
+        if "latency_ms_p95" in row:
+            notes = f"latency p50 {row['latency_ms_p50']:.2f} ms, p95 {row['latency_ms_p95']:.2f} ms"
+            if "recall_at_1_vs_exact" in row:
+                notes += (f", {row['index']}, recall@1 vs exact {row['recall_at_1_vs_exact']:.3f}, "
+                          f"build {row['build_s']:.0f} s")  # fmt: skip
         if "seconds_per_image" in row:
             notes = (f"{row['steps_per_image']} steps, {row['seconds_per_image']:.3f} s per image, "
                      f"squared distance {row['squared_distance']:.2e}")  # fmt: skip

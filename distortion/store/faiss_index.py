@@ -18,6 +18,8 @@ from distortion.store.records import Records
 
 __all__ = ["FaissIndex", "make_index"]
 
+SINGLE_THREAD_BELOW = 16
+
 
 def make_index(dim: int, size: int, hnsw_from: int = 50_000, m: int = 32, ef_search: int = 128) -> faiss.Index:
     """An empty index with ids for ``size`` templates: exact below ``hnsw_from``, HNSW from there on."""
@@ -81,5 +83,11 @@ class FaissIndex:
         self.refresh()
         if self.index is None or self.index.ntotal == 0:
             return np.full((len(probes), k), np.inf), np.full((len(probes), k), -1)
-        d2, ids = self.index.search(np.ascontiguousarray(probes, dtype=np.float32), k)
+        threads = faiss.omp_get_max_threads()
+        if len(probes) <= SINGLE_THREAD_BELOW:  # a few probes: threads cost more than they give (100x on a busy CPU)
+            faiss.omp_set_num_threads(1)
+        try:
+            d2, ids = self.index.search(np.ascontiguousarray(probes, dtype=np.float32), k)
+        finally:
+            faiss.omp_set_num_threads(threads)
         return np.sqrt(np.maximum(d2, 0)), ids
