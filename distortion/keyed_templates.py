@@ -17,6 +17,8 @@ so that an image can carry them (a carrier generator, or refinement from noise).
   covariance alignment and to known pairs.
 - :class:`WhitenedRotation`: the top ``components`` principal coordinates whitened, then rotated by a
   secret orthogonal ``R_k``: isotropic, so the covariance gives nothing to align.
+- :class:`DiscriminantRotation`: as the whitened rotation, on the most discriminant axes (LDA) instead of
+  the strongest ones: isotropic too, and better matching.
 - :class:`SignProjection`: ``sign(P_k z)`` of the whitened coordinates ``z`` (BioHashing): many-to-one,
   the key cannot be solved for exactly from leaked pairs.
 """
@@ -29,7 +31,15 @@ from torch import Tensor, nn
 
 from distortion.keys import Key
 
-__all__ = ["TRANSFORMS", "KeyedRotation", "SignProjection", "TemplateTransform", "WhitenedRotation", "random_key"]
+__all__ = [
+    "TRANSFORMS",
+    "DiscriminantRotation",
+    "KeyedRotation",
+    "SignProjection",
+    "TemplateTransform",
+    "WhitenedRotation",
+    "random_key",
+]
 
 
 def random_key(generator: torch.Generator | None = None) -> Key:
@@ -66,8 +76,9 @@ class TemplateTransform(nn.Module):
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
 
     @torch.no_grad()
-    def fit(self, embeddings: Tensor) -> TemplateTransform:
-        """Fit the mean and principal axes on ``(N, D)`` embeddings of training people (N > components)."""
+    def fit(self, embeddings: Tensor, labels: Tensor | None = None) -> TemplateTransform:
+        """Fit the mean and principal axes on ``(N, D)`` embeddings of training people (N > components);
+        ``labels`` (one person per row) are read by transforms that need them."""
         e = embeddings.detach().double().cpu()
         if e.ndim != 2 or e.shape[1] != self.embedding_dim or len(e) <= self.components:
             raise ValueError(f"fit needs (N, {self.embedding_dim}) embeddings with N > {self.components}, got "
@@ -163,6 +174,47 @@ class SignProjection(TemplateTransform):
         return self.scale * torch.sign(self.whitened(emb) @ projection.T)
 
 
+class DiscriminantRotation(TemplateTransform):
+    """The ``components`` most discriminant axes (linear discriminant analysis), whitened, rotated by ``R_k``.
+
+    The axes solve ``S_w v = d S_t v`` (within-person and total covariance of the training people): in their
+    frame the templates are isotropic (``S_t = I``, nothing to align), and the kept axes are those where a
+    person varies least against the population (smallest ``d``), not the strongest ones (PCA): better
+    matching at the same isotropy. Needs ``labels`` to fit.
+    """
+
+    label = "discriminant_rotation"
+
+    def __init__(self, embedding_dim: int, components: int = 48) -> None:
+        super().__init__(embedding_dim, components)
+        self.register_buffer("axes", torch.eye(embedding_dim, components, dtype=torch.float64))
+
+    @torch.no_grad()
+    def fit(self, embeddings: Tensor, labels: Tensor | None = None) -> DiscriminantRotation:
+        if labels is None:
+            raise ValueError("DiscriminantRotation is fitted on labelled embeddings (one person per row)")
+        super().fit(embeddings)
+        e, labels = embeddings.detach().double().cpu(), labels.cpu()
+        _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
+        means = torch.zeros(len(counts), e.shape[1], dtype=e.dtype).index_add_(0, inverse, e) / counts[:, None]
+        repeated = counts[inverse] >= 2
+        deviations = (e - means[inverse])[repeated]
+        if len(deviations) <= self.components:
+            raise ValueError("DiscriminantRotation needs more images of people with two or more images")
+        within = deviations.T @ deviations / len(deviations)
+        total = torch.cov((e - e.mean(0)).T)
+        # S_t^{-1/2} S_w S_t^{-1/2} = U diag(d) U^T; axes = S_t^{-1/2} U, so that axes^T S_t axes = I
+        values, vectors = torch.linalg.eigh(total)
+        inv_sqrt = (vectors / values.clamp_min(1e-12).sqrt()) @ vectors.T
+        d, u = torch.linalg.eigh(inv_sqrt @ within @ inv_sqrt)
+        self.axes.copy_((inv_sqrt @ u)[:, torch.argsort(d)[: self.components]])
+        return self
+
+    def keyed(self, emb: Tensor, key: Key) -> Tensor:
+        rotation = keyed_orthogonal(key, self.label, self.components).to(emb.device)
+        return self.scale * ((emb.double() - self.mean) @ self.axes) @ rotation.T
+
+
 TRANSFORMS: dict[str, type[TemplateTransform]] = {
-    cls.label: cls for cls in (KeyedRotation, WhitenedRotation, SignProjection)
+    cls.label: cls for cls in (KeyedRotation, WhitenedRotation, DiscriminantRotation, SignProjection)
 }

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from distortion.keyed_templates import TRANSFORMS, KeyedRotation, SignProjection, WhitenedRotation
+from distortion.keyed_templates import (
+    TRANSFORMS,
+    DiscriminantRotation,
+    KeyedRotation,
+    SignProjection,
+    WhitenedRotation,
+)
 from distortion.keys import generate_key
 from distortion.verification import pair_scores, view_metrics
 
@@ -24,10 +30,12 @@ def genuine_impostor(emb):
     return a, b.roll(1, 0), b  # (enrol, impostor probe, genuine probe)
 
 
-@pytest.mark.parametrize("transform", [KeyedRotation(16), WhitenedRotation(16, 8), SignProjection(16, 8, 16)])
+@pytest.mark.parametrize(
+    "transform", [KeyedRotation(16), WhitenedRotation(16, 8), DiscriminantRotation(16, 8), SignProjection(16, 8, 16)]
+)
 def test_same_key_matches_two_keys_do_not(transform):
-    train, _ = clusters(seed=1)
-    transform.fit(train)
+    train, labels = clusters(seed=1)
+    transform.fit(train, labels)
     emb, _ = clusters(seed=2)
     k1, k2 = generate_key(), generate_key()
     a, impostor, genuine = genuine_impostor(emb)
@@ -66,9 +74,19 @@ def test_unfitted_and_bad_sizes_fail():
         WhitenedRotation(16, 32)
     with pytest.raises(ValueError, match="fit needs"):
         WhitenedRotation(16, 8).fit(torch.zeros(4, 16))
-    assert set(TRANSFORMS) == {"rotation", "whitened_rotation", "sign_projection"}
+    assert set(TRANSFORMS) == {"rotation", "whitened_rotation", "discriminant_rotation", "sign_projection"}
 
 
 def test_fitted_state_is_public_buffers_only():
     t = WhitenedRotation(16, 8).fit(clusters()[0])
     assert set(t.state_dict()) == {"mean", "basis", "variances", "fitted"}
+
+
+def test_discriminant_rotation_is_isotropic_and_needs_labels() -> None:
+    train, labels = clusters(people=400, per=3, seed=7)
+    t = DiscriminantRotation(16, 8).fit(train, labels)
+    keyed = t(train, generate_key())
+    values = torch.linalg.eigvalsh(torch.cov(t.coordinates(keyed).T))
+    assert values.max() / values.min() < 1.05  # the total covariance is isotropic on the kept axes
+    with pytest.raises(ValueError, match="labelled"):
+        DiscriminantRotation(16, 8).fit(train)

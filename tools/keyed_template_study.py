@@ -24,7 +24,13 @@ from datamodules.lfw import identity_split
 from datamodules.lfw_pairs import VIEW_FILES, read_pairs
 from distortion.chip_cache import ChipCache
 from distortion.keyed_report import KeyedTemplates, keyed_sections
-from distortion.keyed_templates import KeyedRotation, SignProjection, TemplateTransform, WhitenedRotation
+from distortion.keyed_templates import (
+    DiscriminantRotation,
+    KeyedRotation,
+    SignProjection,
+    TemplateTransform,
+    WhitenedRotation,
+)
 from distortion.keys import generate_key
 from distortion.lfw_protocol import LFWProtocol
 from distortion.modules.embedding import load_embedding
@@ -64,7 +70,7 @@ def study(transform: TemplateTransform, emb: dict, protocol: LFWProtocol, train_
     train = torch.stack([emb[k] for k in train_keys])
     names = sorted({k[0] for k in train_keys})
     labels = torch.tensor([names.index(k[0]) for k in train_keys])
-    transform.fit(train)
+    transform.fit(train, labels)
     a, b, same = pairs_tensors(protocol.dev_test, emb)
     t = KeyedTemplates(train, labels, transform(train, key1), transform(train, key2), a, b, same,
                        transform(a, key1), transform(b, key1), transform(b, key2))  # fmt: skip
@@ -98,6 +104,9 @@ def main() -> None:
         "whitened_rotation_32": WhitenedRotation(d, 32),
         "whitened_rotation_48": WhitenedRotation(d, 48),
         "whitened_rotation_64": WhitenedRotation(d, 64),
+        "discriminant_rotation_32": DiscriminantRotation(d, 32),
+        "discriminant_rotation_48": DiscriminantRotation(d, 48),
+        "discriminant_rotation_64": DiscriminantRotation(d, 64),
         "sign_projection_32x64": SignProjection(d, 32, 64),
         "sign_projection_64x64": SignProjection(d, 64, 64),
         "sign_projection_64x128": SignProjection(d, 64, 128),

@@ -63,7 +63,7 @@ def fit_transform(
     Args:
         out: the keyed model file to write.
         embedding: F, a face backbone name (``dlib``, ``facenet``).
-        transform: ``whitened_rotation``, ``rotation`` or ``sign_projection``.
+        transform: ``whitened_rotation``, ``discriminant_rotation``, ``rotation`` or ``sign_projection``.
         components: principal axes the transform reads.
         bits: the code length of ``sign_projection``.
         refine_steps, refine_lr, storage: how the deployment makes its carriers (refinement from noise).
@@ -80,7 +80,9 @@ def fit_transform(
     chips = build_chip_cache(root, cache or default_cache_dir(f.aligner), f.aligner)
     keys = training_keys(chips, root)
     emb = lfw_templates(chips, f, keys, run_device)
-    fitted = make_transform(transform, emb.shape[1], components, bits).fit(emb)
+    people = sorted({name for name, _ in keys})
+    labels = torch.tensor([people.index(name) for name, _ in keys])
+    fitted = make_transform(transform, emb.shape[1], components, bits).fit(emb, labels)
     threshold = None
     if calibrate:
         chosen = torch.randperm(len(keys), generator=torch.Generator().manual_seed(seed))[:calibrate].tolist()
@@ -90,8 +92,7 @@ def fit_transform(
         rows = chips.rows()
         batches = chips.batches([rows[keys[i]] for i in chosen], 32)
         stored = torch.cat([b.emb_stored.cpu() for b in embed_batches(batches, f, run_device, distorter, "calibrate")])
-        labels = torch.tensor([hash(keys[i][0]) for i in chosen])
-        threshold = float(calibrate_threshold(stored, fitted.cpu()(emb[chosen], key), labels))
+        threshold = float(calibrate_threshold(stored, fitted.cpu()(emb[chosen], key), labels[chosen]))
     model = KeyedModel(fitted.cpu(), embedding, threshold)
     model.save(out)
     summary = {"out": str(out), "transform": transform, "components": components, "images": len(keys),

@@ -217,15 +217,17 @@ class DistortionModule(TrainableModule):
         """Fit the keyed transform on F of training images (training people only) when it is not fitted."""
         if not self.keyed or bool(self.template_transform.fitted):
             return
-        embeddings, seen = [], 0
+        embeddings, labels, seen = [], [], 0
         with torch.no_grad():
             for batch in self.trainer.datamodule.train_dataloader():
-                x = ImageBatch(*batch).x.to(self.device)
-                embeddings.append(self.embedding(x).float().cpu())
-                seen += len(x)
+                batch = ImageBatch(*batch)
+                embeddings.append(self.embedding(batch.x.to(self.device)).float().cpu())
+                labels.append(batch.y.cpu())
+                seen += len(batch.x)
                 if seen >= self.transform_fit_images:
                     break
-        self.template_transform.fit(torch.cat(embeddings)[: self.transform_fit_images])
+        n = self.transform_fit_images
+        self.template_transform.fit(torch.cat(embeddings)[:n], torch.cat(labels)[:n])
         self.template_transform.to(self.device)
 
     @torch.no_grad()
