@@ -1,4 +1,4 @@
-"""The figures of the reports: ROC curves, embedding distances and unlinkability scores."""
+"""The figures of the reports: ROC curves, embedding distances, unlinkability scores and the insider's curve."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from torch import Tensor  # noqa: E402
 from distortion.unlinkability import local_unlinkability  # noqa: E402
 from distortion.verification import COMPARISONS  # noqa: E402
 
-__all__ = ["plot_distances", "plot_roc", "plot_unlinkability"]
+__all__ = ["plot_distances", "plot_insider", "plot_roc", "plot_unlinkability"]
 
 
 def plot_roc(curves: dict[str, tuple[Tensor, Tensor]], path: Path, min_far: float = 1e-4, title: str = "") -> None:
@@ -62,6 +62,24 @@ def plot_unlinkability(mated: Tensor, non_mated: Tensor, path: Path, d_sys: floa
     twin.plot(centres.numpy()[occupied], local.numpy()[occupied], color="black", lw=1.2, label="D(s)")
     twin.set(ylim=(0, 1.05), ylabel="D(s)")
     ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_insider(curves: dict[str, dict[int, float]], path: Path, title: str = "") -> None:
+    """The insider's EER (estimate of F(x) from stored templates) against leaked pairs, one line per transform,
+    with the 20% line a transform must stay above."""
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for name, curve in curves.items():
+        counts = sorted(curve)
+        ax.plot(counts, [100 * curve[n] for n in counts], marker="o", markersize=3, label=name)
+    ax.axhline(20, color="black", linestyle="--", linewidth=0.8)
+    ax.set(xscale="log", xlabel="leaked (photo, carrier) pairs", ylabel="insider's EER (%)", ylim=(0, 55))
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -35,6 +35,7 @@ from distortion.keys import generate_key
 from distortion.lfw_protocol import LFWProtocol
 from distortion.modules.embedding import load_embedding
 from distortion.paths import default_cache_dir, lfw_root
+from distortion.plots import plot_insider
 
 
 def lfw_templates(cache_dir: Path, backbone: str, batch_size: int = 64) -> dict[tuple[str, int], torch.Tensor]:
@@ -127,6 +128,9 @@ def main() -> None:
         )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
+    curves = {name: {int(k[4:]): v for k, v in r["insider"].items() if k.startswith("eer_")}
+              for name, r in results.items()}  # fmt: skip
+    plot_insider(curves, Path(args.out).with_suffix(".insider.png"), "LFW DevTest, exact keyed templates")
 
 
 if __name__ == "__main__":

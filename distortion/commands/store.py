@@ -22,8 +22,7 @@ import torch
 from distortion.evaluation import load_distorter, resolve_device
 from distortion.keyed_model import KeyedModel
 from distortion.keys import generate_key, write_key
-from distortion.store.backends import open_store
-from distortion.store.records import StoreMeta
+from distortion.store.backends import open_existing_store
 from distortion.store.system import BiometricSystem
 
 __all__ = ["store_main"]
@@ -76,22 +75,6 @@ def _parser(verb: str) -> jsonargparse.ArgumentParser:
     return parser
 
 
-def _records_only(url: str):
-    """The store's records without F (revoke, list): its own meta, no models loaded."""
-    from distortion.store.records import open_records
-
-    if "://" in url and not url.startswith("sqlite://"):
-        meta = StoreMeta("", 0, None, None, 0.0)
-        store = open_store(url, meta)  # Milvus: its collection's own meta is read back
-        return store
-    records = open_records(url.removeprefix("sqlite://"))
-    meta = records.meta()
-    records.close()
-    if meta is None:
-        raise FileNotFoundError(f"no store at {url}: enrol someone first")
-    return open_store(url, meta)
-
-
 def _run(verb: str, args) -> int:
     if verb == "keygen":
         key = generate_key()
@@ -99,7 +82,7 @@ def _run(verb: str, args) -> int:
         print(f"{path}: a new key, fingerprint {key.fingerprint}")
         return 0
     if verb in ("revoke", "list"):
-        store = _records_only(args.store)
+        store = open_existing_store(args.store)
         try:
             if verb == "list":
                 print(json.dumps(store.people(), indent=1))

@@ -22,7 +22,16 @@ import numpy as np
 from distortion.store.faiss_index import FaissIndex
 from distortion.store.records import StoreMeta, StoreMismatchError, open_records
 
-__all__ = ["DuplicateError", "EmbeddedStore", "MilvusStore", "Store", "UnknownIdError", "open_store"]
+__all__ = [
+    "DuplicateError",
+    "EmbeddedStore",
+    "MilvusStore",
+    "Store",
+    "StoreMismatchError",
+    "UnknownIdError",
+    "open_existing_store",
+    "open_store",
+]
 
 
 class DuplicateError(ValueError):
@@ -193,16 +202,43 @@ class MilvusStore:
         self.client.close()
 
 
-def open_store(url: str, meta: StoreMeta) -> EmbeddedStore | MilvusStore:
-    """The store at ``url``: a path or ``sqlite:///path`` (embedded), ``milvus-lite:///file.db``, ``milvus://host:port``."""
+def _where(url: str) -> tuple[str, str]:
+    """``(backend, location)`` of a store URL."""
     if url.startswith("milvus-lite://"):
-        return MilvusStore(url.removeprefix("milvus-lite://"), meta)
+        return "milvus", url.removeprefix("milvus-lite://")
     if url.startswith("milvus://"):
-        return MilvusStore("http://" + url.removeprefix("milvus://"), meta)
+        return "milvus", "http://" + url.removeprefix("milvus://")
     if "://" in url and not url.startswith("sqlite://"):
         raise ValueError(f"unknown store URL {url!r}: use a path, sqlite:///path, milvus-lite:///file.db or "
                          "milvus://host:port")  # fmt: skip
-    return EmbeddedStore(url.removeprefix("sqlite://"), meta)
+    return "sqlite", url.removeprefix("sqlite://")
 
 
-__all__ += ["StoreMismatchError"]
+def open_store(url: str, meta: StoreMeta) -> EmbeddedStore | MilvusStore:
+    """The store at ``url`` (made with ``meta`` when new): a path or ``sqlite:///path`` (embedded),
+    ``milvus-lite:///file.db``, ``milvus://host:port``."""
+    backend, where = _where(url)
+    return MilvusStore(where, meta) if backend == "milvus" else EmbeddedStore(where, meta)
+
+
+def open_existing_store(url: str) -> EmbeddedStore | MilvusStore:
+    """The store at ``url`` with the meta it was made with (for revoke and list, which need no F); a missing
+    store raises :class:`FileNotFoundError`."""
+    backend, where = _where(url)
+    if backend == "sqlite":
+        if not Path(where).is_file():
+            raise FileNotFoundError(f"no store at {url}: enrol someone first")
+        records = open_records(where)
+        meta = records.meta()
+        records.close()
+    else:
+        from pymilvus import MilvusClient
+
+        client = MilvusClient(uri=where)
+        found = client.has_collection("carriers_meta")
+        rows = client.query("carriers_meta", filter="key == 0", output_fields=["meta"]) if found else []
+        client.close()
+        meta = StoreMeta(**json.loads(rows[0]["meta"])) if rows else None
+    if meta is None:
+        raise FileNotFoundError(f"no store at {url}: enrol someone first")
+    return open_store(url, meta)

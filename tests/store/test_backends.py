@@ -80,3 +80,18 @@ def test_index_is_a_cache_rebuilt_from_sqlite(tmp_path) -> None:
     s = EmbeddedStore(path, META)
     assert s.search(t[1:2], 1)[0][0][0] == "b"
     s.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "milvus-lite"])
+def test_an_existing_store_opens_with_its_own_meta(kind, tmp_path) -> None:
+    from distortion.store.backends import open_existing_store
+
+    url = str(tmp_path / "s.db") if kind == "sqlite" else f"milvus-lite://{tmp_path / 'm.db'}"
+    with pytest.raises(FileNotFoundError, match="no store"):
+        open_existing_store(url)
+    made = open_store(url, META)
+    made.enrol("a", [b"c"], templates(1), "fp0")
+    made.close()
+    store = open_existing_store(url)
+    assert store.meta == META and [p["id"] for p in store.people()] == ["a"]
+    store.close()
