@@ -14,7 +14,7 @@ import torch
 
 from distortion.keyed_templates import TRANSFORMS, SignProjection, TemplateTransform
 
-__all__ = ["KeyedModel", "make_transform"]
+__all__ = ["KeyedModel", "make_transform", "operating_threshold"]
 
 
 def make_transform(name: str, embedding_dim: int, components: int = 32, bits: int = 64) -> TemplateTransform:
@@ -59,3 +59,15 @@ class KeyedModel:
         transform.load_state_dict(saved["state"])
         transform.check_fitted()
         return cls(transform, saved["embedding"], saved["threshold"])
+
+
+def operating_threshold(ckpt: str | Path | None = None, keyed: str | Path | None = None) -> float | None:
+    """The calibrated threshold of a keyed model file, else of a keyed carrier's checkpoint; ``None`` when
+    neither holds one."""
+    if keyed is not None:
+        return KeyedModel.load(keyed).threshold
+    if ckpt is not None:
+        value = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"].get("operating_threshold")
+        if value is not None and torch.isfinite(value):
+            return float(value)
+    return None

@@ -20,7 +20,7 @@ import jsonargparse
 import torch
 
 from distortion.evaluation import load_distorter, resolve_device
-from distortion.keyed_model import KeyedModel
+from distortion.keyed_model import operating_threshold
 from distortion.keys import generate_key, write_key
 from distortion.store.backends import open_existing_store
 from distortion.store.system import BiometricSystem
@@ -39,7 +39,8 @@ def _system_arguments(parser: jsonargparse.ArgumentParser) -> None:
     parser.add_argument("--refine_steps", type=int, default=0, help="refinement steps (needed without --ckpt)")
     parser.add_argument("--keyed", default=None, help="a keyed model file (distortion fit-transform); needs --key")
     parser.add_argument("--key", default=None, help="the key file (or $DISTORTION_KEY_FILE)")
-    parser.add_argument("--threshold", type=float, default=None, help="score threshold of a new unkeyed store")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="score threshold of a new store (default: the calibrated one of --keyed or --ckpt)")  # fmt: skip
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
 
@@ -49,8 +50,7 @@ def _system(args) -> BiometricSystem:
     device = resolve_device(args.device)
     distorter = load_distorter(args.ckpt, args.embedding, device, args.refine_steps, storage="png",
                                keyed=args.keyed, key=args.key)  # fmt: skip
-    calibrated = KeyedModel.load(args.keyed).threshold if args.keyed else None
-    threshold = args.threshold or calibrated or DEFAULT_THRESHOLD
+    threshold = args.threshold or operating_threshold(args.ckpt, args.keyed) or DEFAULT_THRESHOLD
     name = args.embedding or f"ckpt:{args.ckpt}"
     return BiometricSystem(args.store, distorter, name, threshold)
 

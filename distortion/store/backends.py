@@ -35,7 +35,7 @@ __all__ = [
 
 
 class DuplicateError(ValueError):
-    """A face already enrolled under another id (or the id already in use)."""
+    """A face already enrolled under another id."""
 
 
 class UnknownIdError(KeyError):
