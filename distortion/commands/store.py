@@ -40,7 +40,7 @@ def _system_arguments(parser: jsonargparse.ArgumentParser) -> None:
     parser.add_argument("--keyed", default=None, help="a keyed model file (distortion fit-transform); needs --key")
     parser.add_argument("--key", default=None, help="the key file (or $DISTORTION_KEY_FILE)")
     parser.add_argument("--threshold", type=float, default=None,
-                        help="score threshold of a new store (default: the calibrated one of --keyed or --ckpt)")  # fmt: skip
+                        help="a new store's score threshold (default: calibrated, of --keyed or --ckpt)")  # fmt: skip
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
 
