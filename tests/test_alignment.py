@@ -45,3 +45,16 @@ def test_mtcnn_alignment_gives_160px_chips(photos) -> None:
     face = MTCNNAligner()(read_rgb(photos[0])[0])
     assert face.method == "mtcnn" and face.chip.shape == (160, 160, 3) and face.chip.dtype == np.uint8
     assert face.chip.std() > 20  # a photo, not a blank crop
+
+
+def test_fast_dlib_alignment_cuts_nearly_the_same_chip(photos) -> None:
+    import numpy as np
+
+    from distortion.alignment import DlibAligner, read_rgb
+
+    plain, fast = DlibAligner(), DlibAligner(fast=True)
+    for path in photos[:4]:
+        image, _ = read_rgb(path)
+        a, b = plain(image), fast(image)
+        assert a.method == b.method == "hog"
+        assert np.abs(a.chip.astype(int) - b.chip.astype(int)).mean() < 8

@@ -21,13 +21,14 @@ __all__ = ["FaissIndex", "make_index"]
 SINGLE_THREAD_BELOW = 16
 
 
-def make_index(dim: int, size: int, hnsw_from: int = 50_000, m: int = 32, ef_search: int = 128) -> faiss.Index:
-    """An empty index with ids for ``size`` templates: exact below ``hnsw_from``, HNSW from there on."""
+def make_index(dim: int, size: int, hnsw_from: int = 50_000, m: int = 32) -> faiss.Index:
+    """An empty index with ids for ``size`` templates: exact below ``hnsw_from``, HNSW from there on (the
+    search breadth ``efSearch`` grows with the size: 128, and 256 from 500,000 templates on)."""
     if size < hnsw_from:
         return faiss.IndexIDMap2(faiss.IndexFlatL2(dim))
     hnsw = faiss.IndexHNSWFlat(dim, m)
     hnsw.hnsw.efConstruction = 80
-    hnsw.hnsw.efSearch = ef_search
+    hnsw.hnsw.efSearch = 256 if size >= 500_000 else 128
     return faiss.IndexIDMap2(hnsw)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from distortion.alignment import ALIGNERS, ImageReadError, read_rgb
+from distortion.alignment import ALIGNERS, DlibAligner, ImageReadError, read_rgb
 from distortion.backbones import require_face_backbone
 from distortion.distorter import Distorter
 from distortion.image_io import chips_to_tensor, tensor_to_chips
@@ -50,7 +50,7 @@ class BiometricSystem:
     def __init__(self, url: str, distorter: Distorter, embedding_name: str, threshold: float) -> None:
         self.distorter = distorter
         self.face = require_face_backbone(distorter.embedding, "a biometric store")
-        self.aligner = ALIGNERS[self.face.aligner]()
+        self.aligner = DlibAligner(fast=True) if self.face.aligner == "dlib" else ALIGNERS[self.face.aligner]()
         transform = distorter.transform.label if distorter.transform is not None else None
         meta = StoreMeta(embedding_name, self.face.embedding_dim, transform, distorter.fingerprint, threshold)
         self.store = open_store(url, meta)
