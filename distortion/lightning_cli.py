@@ -18,9 +18,9 @@ __all__ = ["DEFAULTS", "DistortionCLI"]
 
 DEFAULTS = Path(__file__).resolve().parents[1] / "configs" / "defaults.yaml"
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
-# Model arguments that only shape evaluation (how G(x) is refined and stored): with --ckpt_path they keep
-# the value of the config and command line instead of the checkpoint's.
-EVALUATION_SETTINGS = ("refine_steps", "refine_lr", "refine_robust", "storage")
+# Model arguments that only shape evaluation (how G(x) is refined and stored, and under which key): with
+# --ckpt_path they keep the value of the config and command line instead of the checkpoint's.
+EVALUATION_SETTINGS = ("refine_steps", "refine_lr", "refine_robust", "storage", "key_file")
 
 
 class DistortionCLI(LightningCLI):
