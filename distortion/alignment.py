@@ -99,7 +99,7 @@ class DlibAligner:
         """``(method, box)`` of the face nearest the centre: ``hog``, ``cnn`` or ``centre``."""
         height, width = image.shape[:2]
         found = []
-        for upsample in ((0, self.upsample) if self.fast and self.upsample else (self.upsample,)):
+        for upsample in (0, self.upsample) if self.fast and self.upsample else (self.upsample,):
             found = found or [(r.left(), r.top(), r.right(), r.bottom()) for r in self.hog(image, upsample)]
         if found:
             return "hog", _nearest_centre(found, height, width)

@@ -124,15 +124,17 @@ def insider_estimate(leaked_stored: Tensor, leaked_emb: Tensor, stored: Tensor) 
     return (stored.double() @ weights + bias).to(stored.dtype)
 
 
-def dsys_floor(non_mated: Tensor, mated_count: int, repeats: int = 5, seed: int = 0) -> float:
-    """D_sys of two sets of unrelated scores, sizes of the mated set and of the rest: the value an estimate
-    from this many scores gives when there is nothing to link (mean over ``repeats`` random splits)."""
-    scores = non_mated.double().flatten()
-    if not 0 < mated_count < len(scores):
-        raise ValueError(f"need more non-mated scores ({len(scores)}) than mated ones ({mated_count})")
+def dsys_floor(unrelated: Tensor, mated_count: int, non_mated_count: int, repeats: int = 5, seed: int = 0) -> float:
+    """D_sys of two disjoint sets of ``unrelated`` scores (pairs of different people) of the sizes of the mated and
+    non-mated sets: what the estimate gives at these sample sizes when there is nothing to link (mean over
+    ``repeats`` random draws)."""
+    scores = unrelated.double().flatten()
+    if mated_count < 1 or non_mated_count < 1 or mated_count + non_mated_count > len(scores):
+        raise ValueError(f"need {mated_count} + {non_mated_count} unrelated scores, got {len(scores)}")
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(repeats):
         order = torch.from_numpy(rng.permutation(len(scores)))
-        values.append(float(global_unlinkability(scores[order[:mated_count]], scores[order[mated_count:]])))
+        mated, non_mated = scores[order[:mated_count]], scores[order[mated_count : mated_count + non_mated_count]]
+        values.append(float(global_unlinkability(mated, non_mated)))
     return float(np.mean(values))

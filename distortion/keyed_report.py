@@ -76,7 +76,7 @@ def _linkage(t: KeyedTemplates, components: int) -> dict[str, dict[str, float] |
     same = t.same
     # unrelated pairs (each enrolment against other rows' probes) for the floor at the mated sample size
     unrelated = torch.cat([pair_scores(t.stored1_a, t.stored2_b.roll(k, 0)) for k in range(1, 5)])
-    section: dict = {"d_sys_floor": dsys_floor(unrelated, int(same.sum()))}
+    section: dict = {"d_sys_floor": dsys_floor(unrelated, int(same.sum()), int((~same).sum()))}
     section["direct"] = _link(direct_link(t.stored1_a, t.stored2_b), same)
     # the two stores the attacker holds: each system's whole population (disjoint halves of the training
     # people's images under each key) with the victims
