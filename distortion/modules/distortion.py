@@ -167,7 +167,7 @@ class DistortionModule(TrainableModule):
         if (embedding_ckpt is None) == (embedding is None):
             raise ValueError("give F as exactly one of embedding_ckpt (an EmbeddingModule checkpoint) or embedding")
         self.distance = get_image_distance(image_distance)
-        self.save_hyperparameters(ignore=[] if built_by_cli() else ["generator", "embedding"])
+        self.save_hyperparameters(ignore=[] if built_by_cli() else ["generator", "embedding", "template_transform"])
         self.generator = generator
         if embedding is None:
             embedding = load_frozen(EmbeddingModule, embedding_ckpt, "net")
