@@ -87,7 +87,7 @@ def test_privacy_runs_every_keyed_attack(keyed, tiny, tmp_path) -> None:
     for section, keys in {
         "keyed_deployment": ("threshold", "deploy_eer", "carrier_vs_carrier_false_accept"),
         "keyed_replay": ("accepted",),
-        "keyed_linkage": ("d_sys_floor", "direct/d_sys", "covariance_alignment/eer", "ica/d_sys",
+        "keyed_linkage": ("direct/d_sys_floor", "direct/d_sys", "covariance_alignment/eer", "ica/d_sys",
                           "trained_linker/eer"),
         "keyed_insider": ("eer_1", "eer_10"),
         "keyed_inversion_without_key": ("accepted_other_image_without_key", "accepted_other_image_with_key"),
