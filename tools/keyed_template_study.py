@@ -121,7 +121,7 @@ def main() -> None:
             f"{name}: view2 {100 * r['view2']['deploy_accuracy']:.2f} (F {100 * r['view2']['f_accuracy']:.2f}) "
             f"replay {100 * r['replay']['accepted']:.2f}% link direct {r['linkage']['direct']['d_sys']:.3f} "
             f"cov {r['linkage']['covariance_alignment']['d_sys']:.3f} ica {r['linkage']['ica']['d_sys']:.3f} "
-            f"trained {r['linkage']['trained_linker']['d_sys']:.3f} floor {r['linkage']['d_sys_floor']:.3f} "
+            f"trained {r['linkage']['trained_linker']['d_sys']:.3f} floor {r['linkage']['direct']['d_sys_floor']:.3f} "
             f"insider survives {r['insider']['survives_up_to']} revoc "
             f"{100 * r['revocation']['old_carrier_accepted_genuine']:.2f}%",
             flush=True,
