@@ -277,6 +277,8 @@ def main() -> None:
     for row in rows:
         fwd, train = row.get("images_per_s", float("nan")), row.get("train_images_per_s", float("nan"))
         notes = ""
+        if "one_at_a_time_per_s" in row:
+            notes = f"batches of 32; one at a time {row['one_at_a_time_per_s']:.1f} faces/s"
         if "latency_ms_p95" in row:
             notes = f"latency p50 {row['latency_ms_p50']:.2f} ms, p95 {row['latency_ms_p95']:.2f} ms"
             if "recall_at_1_vs_exact" in row:

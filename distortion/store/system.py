@@ -10,7 +10,7 @@ key, another F) raises before anything is written.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -106,22 +106,59 @@ class BiometricSystem:
 
     def enrol(self, person: str, photos: Sequence[str | Path]) -> dict:
         """Align, check for duplicates, make the carriers and store them with their templates, in one transaction."""
-        if not person or len(person) > 512:
-            raise ValueError("an id is 1 to 512 characters")
-        x = self.align(photos).to(self.device)
+        return self.enrol_many({person: photos}, strict=True)[0]
+
+    def enrol_many(
+        self, people: Mapping[str, Sequence[str | Path]], batch_size: int = 32, strict: bool = False
+    ) -> list[dict]:
+        """Enrol several people at once (F and the carriers in batches), each person in its own transaction.
+
+        A person whose photos cannot be used, or whose face is already enrolled under another id, is refused
+        (``strict``: raised, before anything of that person is written) and reported with the reason."""
+        for person in people:
+            if not person or len(person) > 512:
+                raise ValueError(f"an id is 1 to 512 characters, got {person!r}")
+        chips, owners, results = [], [], []
+        for person, photos in people.items():
+            try:
+                chips.append(self.align(photos))
+                owners.append(person)
+            except (ImageReadError, NoFaceError) as error:
+                if strict:
+                    raise
+                results.append({"id": person, "refused": str(error)})
+        if not chips:
+            return results
+        x = torch.cat(chips)
+        emb, stored, templates = [], [], []
         with torch.no_grad():
-            emb = self.distorter.embedding(x).float()
-        probes = self.distorter.probe(emb).float().cpu().numpy()
-        for hits in self.store.search(probes, 1):
-            if hits and hits[0][1] >= self.threshold and hits[0][0] != person:
-                raise DuplicateError(f"this face is already enrolled as {hits[0][0]!r} (score {hits[0][1]:.3f}); "
-                                     "nothing was stored")  # fmt: skip
-        stored = self.distorter(x, target=emb)
-        with torch.no_grad():
-            templates = self.distorter.embedding(stored).float().cpu().numpy()
-        carriers = [_png(chip) for chip in tensor_to_chips(stored)]
-        rows = self.store.enrol(person, carriers, templates, self.distorter.fingerprint)
-        return {"id": person, "records": rows, "fingerprint": self.distorter.fingerprint}
+            for batch in x.split(batch_size):
+                batch = batch.to(self.device)
+                e = self.distorter.embedding(batch).float()
+                carriers = self.distorter(batch, target=e)
+                emb.append(e)
+                stored.append(carriers.cpu())
+                templates.append(self.distorter.embedding(carriers).float().cpu())
+        probes = self.distorter.probe(torch.cat(emb)).float().cpu().numpy()
+        stored_all, templates_all = torch.cat(stored), torch.cat(templates).numpy()
+        start = 0
+        for person, person_chips in zip(owners, chips):
+            rows = slice(start, start + len(person_chips))
+            start += len(person_chips)
+            duplicate = next((hits[0] for hits in self.store.search(probes[rows], 1)
+                              if hits and hits[0][1] >= self.threshold and hits[0][0] != person), None)  # fmt: skip
+            if duplicate is not None:
+                message = (
+                    f"this face is already enrolled as {duplicate[0]!r} (score {duplicate[1]:.3f}); nothing was stored"
+                )
+                if strict:
+                    raise DuplicateError(message)
+                results.append({"id": person, "refused": message})
+                continue
+            carriers = [_png(chip) for chip in tensor_to_chips(stored_all[rows])]
+            ids = self.store.enrol(person, carriers, templates_all[rows], self.distorter.fingerprint)
+            results.append({"id": person, "records": ids, "fingerprint": self.distorter.fingerprint})
+        return results
 
     def revoke(self, person: str) -> int:
         revoked = self.store.revoke(person)

@@ -95,3 +95,26 @@ def test_verbs_and_refusals(setup, capsys) -> None:
     for path in out.rglob("*"):
         if path.is_file() and path.suffix != ".key":
             assert key_hex.encode() not in path.read_bytes(), path
+
+
+def test_enrol_many_refuses_each_bad_person_alone(setup, tmp_path) -> None:
+    import torch
+    from PIL import Image
+
+    from distortion.evaluation import load_distorter
+    from distortion.keys import generate_key, write_key
+    from distortion.store.system import BiometricSystem
+
+    key = write_key(generate_key(), tmp_path / "k.key")
+    distorter = load_distorter(None, "dlib", torch.device("cpu"), int(STEPS), storage="png",
+                               keyed=str(setup["keyed"]), key=str(key))  # fmt: skip
+    system = BiometricSystem(str(tmp_path / "s.db"), distorter, "dlib", 0.7)
+    (a, photos_a), (b, photos_b) = list(setup["people"].items())[:2]
+    Image.new("RGB", (250, 250), (128, 128, 128)).save(tmp_path / "blank.png")
+    results = system.enrol_many({a: photos_a[:2], "blank": [tmp_path / "blank.png"], b: photos_b[:1],
+                                 "again": photos_a[:1]})  # fmt: skip
+    by_id = {r["id"]: r for r in results}
+    assert len(by_id[a]["records"]) == 2 and len(by_id[b]["records"]) == 1
+    assert "no face" in by_id["blank"]["refused"] and "already enrolled" in by_id["again"]["refused"]
+    assert {p["id"] for p in system.people()} == {a, b}
+    system.close()
