@@ -25,6 +25,8 @@ so that an image can carry them (a carrier generator, or refinement from noise).
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -91,6 +93,15 @@ class TemplateTransform(nn.Module):
         self.variances.copy_(values[order].clamp_min(1e-12))
         self.fitted.fill_(True)
         return self
+
+    @property
+    def identity(self) -> str:
+        """``<label>:<12 hex>``: names this fitted transform (a hash of its buffers), so that a store made with
+        one fit refuses another (their keyed templates do not compare)."""
+        digest = hashlib.sha256(self.label.encode())
+        for name, buffer in sorted(self.state_dict().items()):
+            digest.update(name.encode() + buffer.detach().cpu().double().numpy().tobytes())
+        return f"{self.label}:{digest.hexdigest()[:12]}"
 
     def check_fitted(self) -> None:
         if not bool(self.fitted):

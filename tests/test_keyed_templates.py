@@ -90,3 +90,10 @@ def test_discriminant_rotation_is_isotropic_and_needs_labels() -> None:
     assert values.max() / values.min() < 1.05  # the total covariance is isotropic on the kept axes
     with pytest.raises(ValueError, match="labelled"):
         DiscriminantRotation(16, 8).fit(train)
+
+
+def test_identity_names_the_fit_not_the_key() -> None:
+    a = WhitenedRotation(16, 8).fit(clusters(seed=1)[0])
+    b = WhitenedRotation(16, 8).fit(clusters(seed=2)[0])
+    assert a.identity.startswith("whitened_rotation:") and a.identity != b.identity
+    assert a.identity == WhitenedRotation(16, 8).fit(clusters(seed=1)[0]).identity

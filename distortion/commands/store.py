@@ -51,8 +51,7 @@ def _system(args) -> BiometricSystem:
     distorter = load_distorter(args.ckpt, args.embedding, device, args.refine_steps, storage="png",
                                keyed=args.keyed, key=args.key)  # fmt: skip
     threshold = args.threshold or operating_threshold(args.ckpt, args.keyed) or DEFAULT_THRESHOLD
-    name = args.embedding or f"ckpt:{args.ckpt}"
-    return BiometricSystem(args.store, distorter, name, threshold)
+    return BiometricSystem(args.store, distorter, type(distorter.embedding).__name__, threshold)
 
 
 def _parser(verb: str) -> jsonargparse.ArgumentParser:

@@ -43,7 +43,8 @@ class BiometricSystem:
     Args:
         url: the store (:func:`~distortion.store.backends.open_store`).
         distorter: makes carriers; its key (if any) must be the store's.
-        embedding_name: F's name, recorded in the store and checked on every open.
+        embedding_name: F's name, recorded in the store and checked on every open (so is the transform's
+            identity: the store refuses another fit of the transform).
         threshold: the operating threshold (a score) for a new store; an existing store keeps its own.
     """
 
@@ -51,7 +52,7 @@ class BiometricSystem:
         self.distorter = distorter
         self.face = require_face_backbone(distorter.embedding, "a biometric store")
         self.aligner = DlibAligner(fast=True) if self.face.aligner == "dlib" else ALIGNERS[self.face.aligner]()
-        transform = distorter.transform.label if distorter.transform is not None else None
+        transform = distorter.transform.identity if distorter.transform is not None else None
         meta = StoreMeta(embedding_name, self.face.embedding_dim, transform, distorter.fingerprint, threshold)
         self.store = open_store(url, meta)
         if distorter.key is not None and self.store.meta.fingerprint is not None:
