@@ -191,8 +191,8 @@ class DistortionModule(TrainableModule):
         self.key_file = key_file
         self.refine_steps, self.refine_lr, self.storage = refine_steps, refine_lr, storage
         self._distorter: Distorter | None = None
-        # keyed: the deployment's threshold (score at FAR 0.1%), calibrated on training people at every checkpoint
-        self.register_buffer("operating_threshold", torch.tensor(float("nan"), dtype=torch.float64))
+        if template_transform is not None:  # the deployment's threshold (score at FAR 0.1%), set at every checkpoint
+            self.register_buffer("operating_threshold", torch.tensor(float("nan"), dtype=torch.float64))
 
     @property
     def keyed(self) -> bool:
