@@ -22,7 +22,7 @@ import torch
 
 from datamodules.lfw import identity_split
 from datamodules.lfw_pairs import VIEW_FILES, read_pairs
-from distortion.chip_cache import ChipCache
+from distortion.commands.fit_transform import cached_lfw_templates
 from distortion.keyed_report import KeyedTemplates, keyed_sections
 from distortion.keyed_templates import (
     DiscriminantRotation,
@@ -33,29 +33,8 @@ from distortion.keyed_templates import (
 )
 from distortion.keys import generate_key
 from distortion.lfw_protocol import LFWProtocol
-from distortion.modules.embedding import load_embedding
 from distortion.paths import default_cache_dir, lfw_root
 from distortion.plots import plot_insider
-
-
-def lfw_templates(cache_dir: Path, backbone: str, batch_size: int = 64) -> dict[tuple[str, int], torch.Tensor]:
-    """F of every chip of the cache, computed once and kept beside it."""
-    path = cache_dir / f"templates_{backbone}.pt"
-    if path.is_file():
-        return torch.load(path)
-    cache, f = ChipCache.load(cache_dir), load_embedding(backbone)
-    rows = cache.rows()
-    keys = sorted(rows)
-    out = {}
-    with torch.no_grad():
-        for s, batch in enumerate(cache.batches([rows[k] for k in keys], batch_size)):
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                emb = f(batch.float()).float()
-            out.update(zip(keys[s * batch_size : (s + 1) * batch_size], emb))
-            print(f"\rF: {len(out)}/{len(keys)}", end="", flush=True)
-    torch.save(out, path)
-    print()
-    return out
 
 
 def pairs_tensors(folds, emb):
@@ -93,7 +72,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     protocol = LFWProtocol.load(lfw_root())
-    emb = lfw_templates(default_cache_dir("dlib" if args.backbone == "dlib" else "facenet"), args.backbone)
+    emb = cached_lfw_templates(default_cache_dir("dlib" if args.backbone == "dlib" else "facenet"), args.backbone)
     names = sorted({k[0] for k in emb})
     train_people = set(identity_split(names, read_pairs(protocol.root / VIEW_FILES["dev_test"])))
     train_keys = [k for k in sorted(emb) if k[0] in train_people]

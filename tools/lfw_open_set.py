@@ -24,13 +24,12 @@ from pathlib import Path
 import torch
 
 from distortion.chip_cache import ChipCache
-from distortion.commands.fit_transform import training_keys
+from distortion.commands.fit_transform import cached_lfw_templates, training_keys
 from distortion.evaluation import embed_batches, load_distorter, resolve_device
 from distortion.keyed_templates import DiscriminantRotation, KeyedRotation, WhitenedRotation
 from distortion.keys import generate_key
 from distortion.open_set import open_set_metrics, open_set_split
 from distortion.paths import default_cache_dir, lfw_root
-from tools.keyed_template_study import lfw_templates
 
 
 def main() -> None:
@@ -46,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     cache_dir = default_cache_dir("dlib")
-    emb = lfw_templates(cache_dir, "dlib")
+    emb = cached_lfw_templates(cache_dir, "dlib")
     keys = sorted(emb)
     gallery, mated, non_mated = open_set_split([k[0] for k in keys], seed=args.seed)
     if args.limit_gallery:

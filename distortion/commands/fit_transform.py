@@ -25,7 +25,7 @@ from distortion.lfw_protocol import ImageKey
 from distortion.modules.embedding import load_embedding
 from distortion.paths import default_cache_dir, lfw_root
 
-__all__ = ["fit_transform", "lfw_templates", "training_keys"]
+__all__ = ["cached_lfw_templates", "fit_transform", "lfw_templates", "training_keys"]
 
 
 def lfw_templates(cache: ChipCache, embedding: torch.nn.Module, keys: list[ImageKey], device: torch.device,
@@ -99,3 +99,24 @@ def fit_transform(
                "threshold": threshold, "calibration_images": calibrate}  # fmt: skip
     print(summary)
     return summary
+
+
+def cached_lfw_templates(cache_dir: Path, backbone: str, batch_size: int = 64) -> dict[ImageKey, torch.Tensor]:
+    """F (bfloat16 autocast) of every chip of the cache, computed once and kept beside it as
+    ``templates_<backbone>.pt`` (the studies of docs/keyed.md and docs/store.md read it)."""
+    path = cache_dir / f"templates_{backbone}.pt"
+    if path.is_file():
+        return torch.load(path)
+    cache, f = ChipCache.load(cache_dir), load_embedding(backbone)
+    rows = cache.rows()
+    keys = sorted(rows)
+    out = {}
+    with torch.no_grad():
+        for s, batch in enumerate(cache.batches([rows[k] for k in keys], batch_size)):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                emb = f(batch.float()).float()
+            out.update(zip(keys[s * batch_size : (s + 1) * batch_size], emb))
+            print(f"\rF: {len(out)}/{len(keys)}", end="", flush=True)
+    torch.save(out, path)
+    print()
+    return out
