@@ -191,6 +191,7 @@ class DistortionModule(TrainableModule):
         self.key_file = key_file
         self.refine_steps, self.refine_lr, self.storage = refine_steps, refine_lr, storage
         self._distorter: Distorter | None = None
+        self._calibrated_at = -1  # the global step of the last calibration of the operating threshold
         if template_transform is not None:  # the deployment's threshold (score at FAR 0.1%), set at every checkpoint
             self.register_buffer("operating_threshold", torch.tensor(float("nan"), dtype=torch.float64))
 
@@ -252,13 +253,18 @@ class DistortionModule(TrainableModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Random states (see the base class) and, keyed and fitting, the operating threshold calibrated now."""
         super().on_save_checkpoint(checkpoint)
-        if self.keyed and self._trainer is not None and self.trainer.state.fn == "fit":
+        if not (self.keyed and self._trainer is not None and self.trainer.state.fn == "fit"):
+            return
+        if self._calibrated_at != self.global_step:  # best and last of one step share one calibration
             was_training = self.training
             self.eval()
-            threshold = self.calibrate()
+            devices = [self.device] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):  # the saved random states stay those of the run
+                threshold = self.calibrate()
             self.train(was_training)
-            checkpoint["state_dict"]["operating_threshold"] = self.operating_threshold.clone()
+            self._calibrated_at = self.global_step
             print(f"operating threshold (FAR 0.1%, training people): {threshold:.4f}")
+        checkpoint["state_dict"]["operating_threshold"] = self.operating_threshold.clone()
 
     def warmup(self) -> float:
         """The share of alpha and gamma in force at the current training step (1 outside training)."""
