@@ -16,8 +16,9 @@ import copy
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from datamodules.base import seeded_subset
 from distortion.distorter import Distorter
 from distortion.inversion import AttackBudget, TemplateInverter, train_inverter
 from distortion.keyed_report import FAR, KeyedTemplates, keyed_sections
@@ -39,9 +40,7 @@ def _training_side(
     distorter: Distorter, renewed: Distorter, photos: Dataset, count: int, batch_size: int, seed: int,
     device: torch.device,
 ) -> dict[str, Tensor]:  # fmt: skip
-    if count and count < len(photos):
-        chosen = torch.randperm(len(photos), generator=torch.Generator().manual_seed(seed))[:count]
-        photos = Subset(photos, chosen.tolist())
+    photos = seeded_subset(photos, count, seed)
     f = distorter.embedding
     cols: dict[str, list[Tensor]] = {"x": [], "emb": [], "labels": [], "stored1": [], "stored2": []}
     for batch in DataLoader(photos, batch_size=batch_size):

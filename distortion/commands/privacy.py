@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 from torchvision.utils import save_image
 
 from datamodules import LFWDataModule, MNISTDataModule
-from datamodules.base import SplitDataModule
+from datamodules.base import SplitDataModule, seeded_subset
 from distortion.backbones import FaceBackbone
 from distortion.commands.keyed_privacy import keyed_privacy
 from distortion.distorter import Distorter
@@ -207,9 +207,7 @@ def _attack_pool(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """``count`` training photos (0 = all, a seeded choice), what is stored of them and their F(x), on the CPU
     (images in float16)."""
-    if count and count < len(photos):
-        chosen = torch.randperm(len(photos), generator=torch.Generator().manual_seed(seed))[:count]
-        photos = Subset(photos, chosen.tolist())
+    photos = seeded_subset(photos, count, seed)
     xs, stored, embs = [], [], []
     for batch in DataLoader(photos, batch_size=batch_size):
         x = batch[0].to(device).float()
