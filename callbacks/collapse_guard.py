@@ -9,17 +9,17 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torchmetrics import MeanMetric
 
 from callbacks.stage_metrics import StageMetricsCallback
-from callbacks.verification import VerificationMetrics
-from distortion.collapse import CollapseError, collapse_reasons, output_diversity
+from callbacks.verification_metrics import VerificationMetrics
+from distortion.metrics.collapse import CollapseError, collapse_reasons, output_diversity
 
 
 class CollapseGuard(StageMetricsCallback):
-    """Logs ``<stage>/output_diversity`` (:func:`~distortion.collapse.output_diversity`, averaged over the
+    """Logs ``<stage>/output_diversity`` (:func:`~distortion.metrics.collapse.output_diversity`, averaged over the
     evaluation batches) and ``<stage>/collapsed`` (1 or 0) from it and the EERs that
     :class:`~callbacks.VerificationMetrics` logged before it in the same epoch.
 
     A collapse is warned about after each validation and at the end of fit, and written into the test
-    report; with ``strict`` the end of fit and of test raise :class:`~distortion.collapse.CollapseError`
+    report; with ``strict`` the end of fit and of test raise :class:`~distortion.metrics.collapse.CollapseError`
     (``distortion fit`` / ``test`` then exit with the message, after the report is written).
 
     Args:

@@ -9,14 +9,14 @@ from lightning.pytorch.loggers import WandbLogger
 from torchvision.utils import save_image
 
 from callbacks.run_dir import run_dir
-from distortion.augment import local_contrast
-from distortion.grids import pair_grid
+from distortion.imaging.augment import local_contrast
+from distortion.reporting.grids import pair_grid
 
 
 class ImageGrid(L.Callback):
     """On the first evaluation batch: a grid of ``num_images`` originals, each row followed by a row of
     their G(x), and with ``local_contrast`` by a row of G(x) with its local contrast normalised
-    (:func:`~distortion.augment.local_contrast`): what a person sees after turning up the contrast,
+    (:func:`~distortion.imaging.augment.local_contrast`): what a person sees after turning up the contrast,
     the honest view of a faint or textured distortion.
 
     Validation grids go to ``<run>/grids/epoch_<n>.png``, the test grid to ``<run>/grid.png``; every

@@ -10,7 +10,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from callbacks.stage_metrics import StageMetricsCallback
-from distortion.augment import local_contrast, percentile_stretch
+from distortion.imaging.augment import local_contrast, percentile_stretch
 from distortion.modules.base import load_frozen
 from distortion.modules.reader import ReaderModule
 
@@ -21,8 +21,8 @@ class ReaderAccuracy(StageMetricsCallback):
 
     Logs ``<stage>/<name>_acc_{original,distorted,distorted_stretched,distorted_local_contrast}``:
     ``stretched`` maps each image's 10% / 90% pixel quantiles to 0 / 1
-    (:func:`~distortion.augment.percentile_stretch`), ``local_contrast`` normalises the contrast
-    of every neighbourhood (:func:`~distortion.augment.local_contrast`), which a bright patch
+    (:func:`~distortion.imaging.augment.percentile_stretch`), ``local_contrast`` normalises the contrast
+    of every neighbourhood (:func:`~distortion.imaging.augment.local_contrast`), which a bright patch
     elsewhere in the image cannot defeat. A G that only hides the digit in low contrast is caught
     there; ``original_local_contrast`` checks that the reader reads originals through that view.
 

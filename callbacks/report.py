@@ -6,7 +6,7 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_info
 
 from callbacks.run_dir import run_dir
-from distortion.reports import write_report
+from distortion.reporting.reports import write_report
 
 SUMMARY_KEYS = (
     "test/orig/eer",

@@ -21,8 +21,8 @@ from datamodules.base import SplitDataModule
 from datamodules.batches import PairBatch
 from datamodules.lfw_pairs import VIEW_FILES, LFWPair, read_pairs
 from datamodules.pairs import ImageDataset, TripletDataset
-from distortion.chip_cache import ChipCache, build_chip_cache
-from distortion.image_io import chips_to_tensor
+from distortion.faces.chip_cache import ChipCache, build_chip_cache
+from distortion.imaging.image_io import chips_to_tensor
 from distortion.paths import default_cache_dir, resolve_data_root
 
 __all__ = ["LFWDataModule", "LFWPairDataset", "identity_split"]

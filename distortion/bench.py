@@ -37,17 +37,18 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from distortion.alignment import ALIGNERS
 from distortion.backbones import DlibResNet
 from distortion.backbones.dlib_resnet import DLIB_RESNET_FILE, dlib_model_path
-from distortion.distorter import Distorter
-from distortion.keyed_templates import WhitenedRotation
-from distortion.keys import generate_key
-from distortion.losses import ImageDistance, get_image_distance, mse_distance, squared_distance
+from distortion.deployment.distorter import Distorter
+from distortion.deployment.keyed_templates import WhitenedRotation
+from distortion.deployment.keys import generate_key
+from distortion.deployment.refinement import noise_images, refine
+from distortion.faces.alignment import ALIGNERS
 from distortion.models import CarrierGenerator, MLPEmbedding, UNet
-from distortion.modules.distortion import distortion_loss_terms
+from distortion.modules.generator import distortion_loss_terms
+from distortion.objective.image_distances import ImageDistance, get_image_distance, mse_distance
+from distortion.objective.losses import squared_distance
 from distortion.paths import lfw_root
-from distortion.refinement import noise_images, refine
 from distortion.store.bench import measure_enrol, measure_identify, measure_verify
 
 MNIST_SETTINGS = ("fp32", "bf16", "bf16_channels_last", "residual_bf16_channels_last")
@@ -69,8 +70,8 @@ def _peak_rss_mib() -> float:
 
 
 def _lfw_photos(count: int) -> list:
-    from distortion.alignment import read_rgb
-    from distortion.chip_cache import list_images
+    from distortion.faces.alignment import read_rgb
+    from distortion.faces.chip_cache import list_images
 
     return [read_rgb(p)[0] for p in list_images(lfw_root())[:count]]
 

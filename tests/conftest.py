@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from distortion.chip_cache import build_chip_cache
 from distortion.cli import main
+from distortion.faces.chip_cache import build_chip_cache
 from tests.lfw_fixtures import make_tiny_lfw, people_with_images
 
 ROOT = Path(__file__).resolve().parents[1]

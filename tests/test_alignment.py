@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from distortion.alignment import DlibAligner, ImageReadError, MTCNNAligner, centre_box, read_rgb
+from distortion.faces.alignment import DlibAligner, ImageReadError, MTCNNAligner, centre_box, read_rgb
 from tests.lfw_fixtures import broken_files
 
 
@@ -50,7 +50,7 @@ def test_mtcnn_alignment_gives_160px_chips(photos) -> None:
 def test_fast_dlib_alignment_cuts_nearly_the_same_chip(photos) -> None:
     import numpy as np
 
-    from distortion.alignment import DlibAligner, read_rgb
+    from distortion.faces.alignment import DlibAligner, read_rgb
 
     plain, fast = DlibAligner(), DlibAligner(fast=True)
     for path in photos[:4]:

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from distortion.alignment import DlibAligner, read_rgb
 from distortion.backbones import BACKBONES, DlibResNet, FacenetBackbone, create_backbone
 from distortion.backbones.dlib_resnet import DLIB_RESNET_FILE, dlib_model_path, zero_fill_add
+from distortion.faces.alignment import DlibAligner, read_rgb
 from tests.lfw_fixtures import people_with_images
 
 

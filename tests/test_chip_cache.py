@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from distortion.chip_cache import ChipCache, build_chip_cache, person_and_number
+from distortion.faces.chip_cache import ChipCache, build_chip_cache, person_and_number
 from tests.lfw_fixtures import broken_files
 
 

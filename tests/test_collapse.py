@@ -11,8 +11,8 @@ from torch import nn
 
 from callbacks import CollapseGuard, TestReport, VerificationMetrics
 from datamodules import MNISTDataModule
-from distortion.collapse import CollapseError, collapse_reasons, output_diversity
-from distortion.modules import DistortionModule
+from distortion.metrics.collapse import CollapseError, collapse_reasons, output_diversity
+from distortion.modules import GeneratorModule
 from tests.conftest import DATA
 
 
@@ -42,7 +42,7 @@ class Constant(nn.Module):
 
 
 def test_a_strict_guard_fails_the_test_run_after_writing_the_report(trained, tmp_path) -> None:
-    module = DistortionModule(Constant(), trained["embedding"], alpha=1.0, beta=10.0, tau=0.1)
+    module = GeneratorModule(Constant(), trained["embedding"], alpha=1.0, beta=10.0, tau=0.1)
     datamodule = MNISTDataModule(str(DATA), batch_size=64, limit_eval=256)
     trainer = L.Trainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False,
                         callbacks=[TestReport(), VerificationMetrics(), CollapseGuard(strict=True)])  # fmt: skip
@@ -54,7 +54,7 @@ def test_a_strict_guard_fails_the_test_run_after_writing_the_report(trained, tmp
 
 
 def test_the_guard_needs_the_verification_metrics_before_it(trained, tmp_path) -> None:
-    module = DistortionModule(Constant(), trained["embedding"])
+    module = GeneratorModule(Constant(), trained["embedding"])
     trainer = L.Trainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False,
                         callbacks=[CollapseGuard(), VerificationMetrics()])  # fmt: skip
     with pytest.raises(ValueError, match="list VerificationMetrics before it"):

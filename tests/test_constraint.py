@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from distortion.constraint import LagrangeMultiplier
-from distortion.losses import mse_distance, squared_distance
+from distortion.objective.constraint import LagrangeMultiplier
+from distortion.objective.image_distances import mse_distance
+from distortion.objective.losses import squared_distance
 
 
 def test_the_multiplier_rises_while_the_budget_is_broken_and_falls_while_it_is_kept() -> None:

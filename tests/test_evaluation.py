@@ -5,8 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from distortion.distorter import Distorter
-from distortion.evaluation import FaceDetectionRates, FaceDetectors, Timer, embed_batches, place, resolve_device
+from distortion.commands.evaluation import (
+    FaceDetectionRates,
+    FaceDetectors,
+    Timer,
+    embed_batches,
+    place,
+    resolve_device,
+)
+from distortion.deployment.distorter import Distorter
 from distortion.models import ConvEmbedding, UNet
 
 
@@ -37,8 +44,8 @@ def test_embed_batches_runs_every_network_on_the_chosen_device() -> None:
 
 
 def test_face_detection_rates_respect_each_detectors_limit(photos) -> None:
-    from distortion.alignment import DlibAligner, read_rgb
-    from distortion.image_io import chips_to_tensor
+    from distortion.faces.alignment import DlibAligner, read_rgb
+    from distortion.imaging.image_io import chips_to_tensor
 
     aligner = DlibAligner()
     faces = chips_to_tensor(torch.stack([torch.from_numpy(aligner(read_rgb(p)[0]).chip) for p in photos]).numpy())

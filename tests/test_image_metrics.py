@@ -3,8 +3,8 @@ import pytest
 import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-from distortion.augment import appearance_augment, emboss, outline
-from distortion.image_metrics import content_change, local_content_change, local_correlation, pearson, psnr, ssim
+from distortion.imaging.augment import appearance_augment, emboss, outline
+from distortion.imaging.statistics import content_change, local_content_change, local_correlation, pearson, psnr, ssim
 
 
 def digits(n: int = 4) -> torch.Tensor:
@@ -82,7 +82,7 @@ def test_augmentations_stay_in_range_and_keep_shape() -> None:
 
 
 def test_autocontrast_stretches_a_faint_digit_back() -> None:
-    from distortion.augment import autocontrast
+    from distortion.imaging.augment import autocontrast
 
     x = digits()
     faint = 0.45 + 0.05 * x  # a digit at 5% contrast
@@ -90,7 +90,7 @@ def test_autocontrast_stretches_a_faint_digit_back() -> None:
 
 
 def test_percentile_stretch_recovers_a_faint_digit_behind_a_bright_border(mnist_digits) -> None:
-    from distortion.augment import autocontrast, percentile_stretch
+    from distortion.imaging.augment import autocontrast, percentile_stretch
 
     faint = 0.3 + 0.05 * mnist_digits
     faint[..., :2, :] = 1.0  # a bright border defeats a min-max stretch
@@ -101,7 +101,7 @@ def test_percentile_stretch_recovers_a_faint_digit_behind_a_bright_border(mnist_
 
 
 def test_local_contrast_shows_a_faint_digit_beside_a_bright_patch_as_it_shows_the_digit(mnist_digits) -> None:
-    from distortion.augment import local_contrast, percentile_stretch
+    from distortion.imaging.augment import local_contrast, percentile_stretch
 
     faint = 0.1 + 0.05 * mnist_digits
     faint[..., :12, :12] = 1.0  # a bright corner of 18% of the image defeats a 10% / 90% percentile stretch
@@ -137,14 +137,14 @@ def test_local_correlation_is_differentiable_in_float64() -> None:
 
 
 def test_local_contrast_is_differentiable_in_float64() -> None:
-    from distortion.augment import local_contrast
+    from distortion.imaging.augment import local_contrast
 
     y = torch.rand(2, 1, 14, 14, dtype=torch.float64, generator=torch.Generator().manual_seed(1)).requires_grad_()
     assert torch.autograd.gradcheck(local_contrast, (y,), eps=1e-6, atol=1e-4)
 
 
 def test_a_translation_fools_pixel_aligned_correlations_but_not_the_aligned_ones(mnist_digits) -> None:
-    from distortion.image_metrics import aligned_local_correlation, registered_content_change
+    from distortion.imaging.statistics import aligned_local_correlation, registered_content_change
 
     x = mnist_digits[:8]
     moved = torch.roll(x, shifts=(3, -2), dims=(2, 3))  # the same digit, 3 px down and 2 px left
@@ -159,7 +159,7 @@ def test_a_translation_fools_pixel_aligned_correlations_but_not_the_aligned_ones
 
 
 def test_aligned_local_correlation_is_differentiable_in_float64() -> None:
-    from distortion.image_metrics import aligned_local_correlation
+    from distortion.imaging.statistics import aligned_local_correlation
 
     x = torch.rand(2, 1, 20, 20, dtype=torch.float64)
     y = torch.rand(2, 1, 20, 20, dtype=torch.float64, requires_grad=True)
@@ -168,7 +168,7 @@ def test_aligned_local_correlation_is_differentiable_in_float64() -> None:
 
 
 def test_shifted_pearson_equals_pearson_of_each_translated_image() -> None:
-    from distortion.image_metrics import shifted, shifted_pearson
+    from distortion.imaging.statistics import shifted, shifted_pearson
 
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(2, 3, 20, 24, generator=g), torch.rand(2, 3, 20, 24, generator=g)

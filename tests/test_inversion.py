@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.datasets import MNIST
 
-from distortion.image_metrics import ssim
-from distortion.inversion import TemplateInverter, make_inverter, train_inverter
+from distortion.attacks.inversion import TemplateInverter, make_inverter, train_inverter
+from distortion.imaging.statistics import ssim
 from tests.conftest import DATA
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sklearn.linear_model import Ridge
 
-from distortion.keyed_attacks import (
+from distortion.attacks.keyed import (
     covariance_link,
     dsys_floor,
     ica_link,
@@ -15,9 +15,9 @@ from distortion.keyed_attacks import (
     ridge_map,
     trained_link,
 )
-from distortion.keyed_templates import KeyedRotation, WhitenedRotation
-from distortion.keys import generate_key
-from distortion.verification import pair_scores, view_metrics
+from distortion.deployment.keyed_templates import KeyedRotation, WhitenedRotation
+from distortion.deployment.keys import generate_key
+from distortion.metrics.verification import pair_scores, view_metrics
 from tests.test_keyed_templates import clusters
 
 

@@ -10,9 +10,9 @@ import torch
 import yaml
 
 from distortion.cli import main
-from distortion.evaluation import load_distorter
-from distortion.keys import KeyMismatchError, generate_key, load_key, write_key
-from distortion.verification import pair_scores
+from distortion.commands.evaluation import load_distorter
+from distortion.deployment.keys import KeyMismatchError, generate_key, load_key, write_key
+from distortion.metrics.verification import pair_scores
 from tests.conftest import make_config
 
 
@@ -52,7 +52,7 @@ def test_checkpoint_holds_the_fitted_transform_and_threshold(keyed) -> None:
 
 
 def test_one_key_matches_two_keys_do_not_and_replay_is_rejected(keyed, tiny) -> None:
-    from distortion.chip_cache import ChipCache
+    from distortion.faces.chip_cache import ChipCache
 
     cache = ChipCache.load(tiny["out"] / "cache")
     x = next(cache.batches(list(range(8)), 8))

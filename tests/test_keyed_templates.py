@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from distortion.keyed_templates import (
+from distortion.deployment.keyed_templates import (
     TRANSFORMS,
     DiscriminantRotation,
     KeyedRotation,
     SignProjection,
     WhitenedRotation,
 )
-from distortion.keys import generate_key
-from distortion.verification import pair_scores, view_metrics
+from distortion.deployment.keys import generate_key
+from distortion.metrics.verification import pair_scores, view_metrics
 
 
 def clusters(people: int = 200, per: int = 2, dim: int = 16, spread: float = 0.3, seed: int = 0):

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from distortion.keys import Key, KeyMismatchError, generate_key, load_key, write_key
+from distortion.deployment.keys import Key, KeyMismatchError, generate_key, load_key, write_key
 
 
 def test_write_and_load_round_trip(tmp_path):

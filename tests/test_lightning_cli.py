@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from distortion.cli import main
-from distortion.modules import DistortionModule
+from distortion.modules import GeneratorModule
 from tests.conftest import ROOT, make_config
 
 
@@ -82,7 +82,7 @@ def test_nan_in_the_data_stops_with_the_step_and_keeps_the_last_good_checkpoint(
     x = torch.rand(64, 1, 28, 28)
     x[40] = float("nan")  # a corrupt image in the 6th batch
     loader = DataLoader(TensorDataset(x, torch.zeros(64, dtype=torch.long)), batch_size=8)
-    module = DistortionModule(UNet(depth=2, width=4), trained["embedding"])
+    module = GeneratorModule(UNet(depth=2, width=4), trained["embedding"])
     ckpt = L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path, save_last=True, every_n_train_steps=2)
     trainer = L.Trainer(max_epochs=1, logger=False, callbacks=[ckpt], enable_progress_bar=False)
     with pytest.raises(FloatingPointError, match="non-finite training loss .* at global step 5"):
@@ -117,6 +117,6 @@ def test_every_config_is_instantiated_with_the_shared_defaults(trained, tmp_path
         checkpoint = next(c for c in cli.trainer.callbacks if isinstance(c, ModelCheckpoint))
         assert checkpoint.dirpath == str(tmp_path / "runs" / name / "checkpoints"), path.name
         assert all(lg.name == name for lg in cli.trainer.loggers if isinstance(lg, CSVLogger)), path.name
-        if isinstance(cli.model, DistortionModule):
+        if isinstance(cli.model, GeneratorModule):
             assert {VerificationMetrics, CollapseGuard} <= callbacks, path.name
         assert cli.datamodule.hparams.batch_size >= 16 and str(cli.trainer.precision) == "bf16-mixed"

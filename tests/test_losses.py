@@ -1,20 +1,17 @@
 import pytest
 import torch
 
-from distortion.losses import (
+from distortion.objective.image_distances import (
     IMAGE_DISTANCES,
     decorrelation_distance,
     dssim_distance,
     get_image_distance,
     l1_distance,
     lowfreq_decorrelation_distance,
-    mined_triplet_loss,
     mse_distance,
     sobel_distance,
-    threshold_loss,
-    triplet_loss,
-    uniform_prediction_loss,
 )
+from distortion.objective.losses import hinge_loss, mined_triplet_loss, triplet_loss, uniform_prediction_loss
 
 
 def binary_images(channels: int = 1, b: int = 3, size: int = 16) -> torch.Tensor:
@@ -67,11 +64,11 @@ def test_distances_are_differentiable_in_float64(name: str) -> None:
     assert torch.autograd.gradcheck(lambda t: fn(x, t), (y,), eps=1e-6, atol=1e-4)
 
 
-def test_threshold_loss_known_value() -> None:
+def test_hinge_loss_known_value() -> None:
     a = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     b = torch.tensor([[0.0, 0.0], [0.0, 1.0]])  # squared distances 1 and 0
-    assert threshold_loss(a, b, tau=0.25).item() == pytest.approx(0.375)
-    assert threshold_loss(a, b, tau=2.0).item() == 0.0
+    assert hinge_loss(a, b, tau=0.25).item() == pytest.approx(0.375)
+    assert hinge_loss(a, b, tau=2.0).item() == 0.0
 
 
 def test_triplet_loss_known_value() -> None:
@@ -108,7 +105,7 @@ def test_weighted_sum_of_distances() -> None:
 
 
 def test_a_distance_takes_its_options_from_the_config() -> None:
-    from distortion.losses import local_decorrelation_distance
+    from distortion.objective.image_distances import local_decorrelation_distance
 
     x = binary_images()
     y = torch.rand_like(x)
@@ -142,7 +139,7 @@ def test_uniform_prediction_loss_known_values_and_gradient() -> None:
 
 
 def test_stripes_lower_local_but_not_coarse_correlation() -> None:
-    from distortion.losses import coarse_decorrelation_distance, local_decorrelation_distance
+    from distortion.objective.image_distances import coarse_decorrelation_distance, local_decorrelation_distance
 
     g = torch.Generator().manual_seed(0)
     x = torch.nn.functional.interpolate(torch.rand(2, 3, 10, 10, generator=g), size=80, mode="bilinear")  # smooth
@@ -162,7 +159,7 @@ def test_a_distance_with_options_is_differentiable_in_float64() -> None:
 
 
 def test_structure_decorrelation_sees_a_faint_recoloured_copy_in_any_channel() -> None:
-    from distortion.losses import structure_decorrelation_distance
+    from distortion.objective.image_distances import structure_decorrelation_distance
 
     g = torch.Generator().manual_seed(0)
     x = torch.nn.functional.interpolate(torch.rand(2, 3, 8, 8, generator=g), size=64, mode="bilinear")
@@ -178,7 +175,7 @@ def test_structure_decorrelation_sees_a_faint_recoloured_copy_in_any_channel() -
 
 
 def test_registered_decorrelation_sees_a_moved_copy_that_plain_decorrelation_misses() -> None:
-    from distortion.losses import registered_decorrelation_distance
+    from distortion.objective.image_distances import registered_decorrelation_distance
 
     g = torch.Generator().manual_seed(0)
     x = torch.nn.functional.interpolate(torch.rand(2, 1, 6, 6, generator=g), size=40, mode="bilinear")

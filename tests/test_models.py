@@ -40,7 +40,7 @@ def test_conv_embedding_and_classifier_take_colour_images_of_any_size() -> None:
 
 
 def test_residual_unet_starts_near_the_identity_and_changes_in_logit_space() -> None:
-    from distortion.image_metrics import pearson
+    from distortion.imaging.statistics import pearson
 
     torch.manual_seed(0)
     x = torch.rand(2, 3, 40, 40)

@@ -10,7 +10,7 @@ from datamodules import LFWDataModule
 from distortion.backbones import DlibResNet
 from distortion.cli import main
 from distortion.models import UNet
-from distortion.modules import DistortionModule
+from distortion.modules import GeneratorModule
 from tests.conftest import DATA
 
 
@@ -26,7 +26,7 @@ def test_embedding_stays_frozen_during_generator_training(trained) -> None:
 
 
 def test_gradients_reach_the_generator_not_the_embedding(trained) -> None:
-    module = DistortionModule(torch.nn.Conv2d(1, 1, 3, padding=1), trained["embedding"], alpha=1.0, beta=1.0)
+    module = GeneratorModule(torch.nn.Conv2d(1, 1, 3, padding=1), trained["embedding"], alpha=1.0, beta=1.0)
     module.train()
     assert not module.embedding.training
     terms = module.loss_terms(torch.rand(4, 1, 28, 28))
@@ -41,7 +41,7 @@ def test_generator_loss_decreases_on_real_digits(trained) -> None:
 
     torch.manual_seed(0)
     x = MNIST(str(DATA), train=True).data[:64].unsqueeze(1).float() / 255
-    module = DistortionModule(UNet(depth=2, width=8), trained["embedding"], alpha=1.0, beta=10.0, tau=0.02)
+    module = GeneratorModule(UNet(depth=2, width=8), trained["embedding"], alpha=1.0, beta=10.0, tau=0.02)
     opt = module.configure_optimizers()["optimizer"]
     losses = []
     for _ in range(30):
@@ -59,11 +59,11 @@ def test_generator_loss_decreases_on_real_digits(trained) -> None:
 )
 def test_distortion_module_rejects_bad_weights(trained, kwargs, message) -> None:
     with pytest.raises(ValueError, match=message):
-        DistortionModule(torch.nn.Identity(), trained["embedding"], **kwargs)
+        GeneratorModule(torch.nn.Identity(), trained["embedding"], **kwargs)
 
 
 def test_alpha_warms_up_linearly(trained) -> None:
-    module = DistortionModule(torch.nn.Identity(), trained["embedding"], alpha=2.0, alpha_warmup_steps=100)
+    module = GeneratorModule(torch.nn.Identity(), trained["embedding"], alpha=2.0, alpha_warmup_steps=100)
     assert module.current_alpha() == 0.0  # global_step is 0 before training
 
 
@@ -86,13 +86,13 @@ def test_readers_and_f_stay_unchanged_while_g_learns_to_fool_p(trained) -> None:
 
 def test_gamma_needs_a_perceptual_network(trained) -> None:
     with pytest.raises(ValueError, match="gamma > 0 needs perceptual_ckpt"):
-        DistortionModule(torch.nn.Identity(), trained["embedding"], gamma=1.0)
+        GeneratorModule(torch.nn.Identity(), trained["embedding"], gamma=1.0)
 
 
 def test_perceptual_term_pushes_p_towards_uniform(trained) -> None:
-    from distortion.losses import uniform_prediction_loss
+    from distortion.objective.losses import uniform_prediction_loss
 
-    module = DistortionModule(
+    module = GeneratorModule(
         torch.nn.Identity(), trained["embedding"], perceptual_ckpt=trained["perceptual"], gamma=2.0
     )
     x = torch.rand(8, 1, 28, 28)
@@ -103,10 +103,10 @@ def test_perceptual_term_pushes_p_towards_uniform(trained) -> None:
 
 @pytest.mark.parametrize("stretch, local", [(True, False), (True, True), (False, True)])
 def test_perceptual_term_also_reads_contrast_enhanced_views(trained, stretch: bool, local: bool) -> None:
-    from distortion.augment import local_contrast, percentile_stretch
-    from distortion.losses import uniform_prediction_loss
+    from distortion.imaging.augment import local_contrast, percentile_stretch
+    from distortion.objective.losses import uniform_prediction_loss
 
-    module = DistortionModule(
+    module = GeneratorModule(
         torch.nn.Identity(), trained["embedding"], perceptual_ckpt=trained["perceptual"], gamma=2.0,
         perceptual_stretch=stretch, perceptual_local_contrast=local, alpha_warmup_steps=10,
     )  # fmt: skip
@@ -123,7 +123,7 @@ def test_g_through_the_dlib_resnet_lowers_the_loss_on_real_chips(tiny) -> None:
     dm.setup()
     x = torch.stack([dm.datasets["val"][i][0] for i in range(4)])
     torch.manual_seed(0)
-    module = DistortionModule(
+    module = GeneratorModule(
         UNet(3, depth=2, width=8, residual=True),
         embedding=DlibResNet(),
         image_distance="local_decorrelation",
@@ -146,13 +146,13 @@ def test_g_through_the_dlib_resnet_lowers_the_loss_on_real_chips(tiny) -> None:
 
 def test_f_must_be_given_exactly_once() -> None:
     with pytest.raises(ValueError, match="exactly one of embedding_ckpt"):
-        DistortionModule(UNet(3, 3, depth=1, width=2))
+        GeneratorModule(UNet(3, 3, depth=1, width=2))
 
 
 def test_checkpoint_restores_g_and_the_frozen_backbone(tiny) -> None:
-    from distortion.modules.distortion import load_distortion_module
+    from distortion.modules.generator import load_generator_module
 
-    module = load_distortion_module(tiny["ckpt"])
+    module = load_generator_module(tiny["ckpt"])
     assert isinstance(module.embedding, DlibResNet) and not module.embedding.training
     reference = DlibResNet()
     for key, value in reference.state_dict().items():
@@ -162,7 +162,7 @@ def test_checkpoint_restores_g_and_the_frozen_backbone(tiny) -> None:
 def test_the_lagrangian_constraint_moves_the_multiplier_and_checkpoints_it(trained) -> None:
     from distortion.models import UNet
 
-    module = DistortionModule(UNet(depth=2, width=4, residual=True), trained["embedding"], beta=2.0, tau=0.1,
+    module = GeneratorModule(UNet(depth=2, width=4, residual=True), trained["embedding"], beta=2.0, tau=0.1,
                               constraint="lagrangian")  # fmt: skip
     assert {"multiplier.value", "multiplier.average"} <= module.state_dict().keys()
     assert float(module.current_beta()) == pytest.approx(2.0)
@@ -171,7 +171,7 @@ def test_the_lagrangian_constraint_moves_the_multiplier_and_checkpoints_it(train
     expected = (-module.alpha * terms["d_img"] + beta * terms["threshold"]) / (1 + beta)
     assert float(terms["loss"]) == pytest.approx(float(expected), rel=1e-5)  # normalised by 1 + lambda
     with pytest.raises(ValueError, match="constraint must be 'penalty' or 'lagrangian'"):
-        DistortionModule(torch.nn.Identity(), trained["embedding"], constraint="hard")
+        GeneratorModule(torch.nn.Identity(), trained["embedding"], constraint="hard")
 
 
 class RandomProjection(torch.nn.Module):
@@ -186,12 +186,12 @@ class RandomProjection(torch.nn.Module):
 
 
 def test_a_trained_carrier_gives_two_different_images_of_one_digit_that_both_match() -> None:
-    from distortion.losses import squared_distance
     from distortion.models import CarrierGenerator
+    from distortion.objective.losses import squared_distance
 
     torch.manual_seed(0)
     carrier = CarrierGenerator(16, (1, 28, 28), noise_dim=8, width=16, stages=2)
-    module = DistortionModule(carrier, embedding=RandomProjection(), image_distance="decorrelation", beta=1.0,
+    module = GeneratorModule(carrier, embedding=RandomProjection(), image_distance="decorrelation", beta=1.0,
                               tau=0.01, constraint="lagrangian")  # fmt: skip
     assert not any("_embedding" in key for key in module.state_dict())  # F is held once, by the module
     train = MNIST(str(DATA), train=True).data[:1024].unsqueeze(1).float() / 255

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from distortion.open_set import open_set_metrics, open_set_split
+from distortion.metrics.open_set import open_set_metrics, open_set_split
 
 
 def test_split_enrols_one_image_of_half_the_repeated_people() -> None:

@@ -6,12 +6,12 @@ import pytest
 import torch
 from torchvision.datasets import MNIST
 
-from distortion.distorter import Distorter
-from distortion.image_metrics import pearson
-from distortion.losses import squared_distance
+from distortion.deployment.distorter import Distorter
+from distortion.deployment.refinement import noise_images, refine
+from distortion.imaging.statistics import pearson
+from distortion.imaging.storage import store
 from distortion.models import ConvEmbedding
-from distortion.refinement import noise_images, refine
-from distortion.storage import store
+from distortion.objective.losses import squared_distance
 from tests.conftest import DATA
 
 

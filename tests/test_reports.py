@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from distortion.reports import flatten_report, format_value, write_report
+from distortion.reporting.reports import flatten_report, format_value, write_report
 
 
 def test_flat_and_sectioned_reports_become_json_and_markdown_tables(tmp_path) -> None:

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 from torchvision.datasets import MNIST
 
-from distortion.image_io import chips_to_tensor, tensor_to_chips
-from distortion.storage import check_storage, simulate_storage, store
+from distortion.imaging.image_io import chips_to_tensor, tensor_to_chips
+from distortion.imaging.storage import check_storage, simulate_storage, store
 from tests.conftest import DATA
 
 

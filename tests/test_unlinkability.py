@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from distortion.unlinkability import global_unlinkability, local_unlinkability
+from distortion.metrics.unlinkability import global_unlinkability, local_unlinkability
 
 
 def scores(mean: float, n: int = 20000, seed: int = 0) -> torch.Tensor:

@@ -3,7 +3,7 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score, roc_auc_score, roc_curve
 
-from distortion.verification import (
+from distortion.metrics.verification import (
     best_threshold,
     kfold_accuracy,
     pair_scores,

@@ -4,7 +4,7 @@ A carrier that reaches its target exactly stores ``T_k(F(x))``; this study score
 (what the decoder or the refinement then has to approach) for each transform:
 
 - View 2 10-fold accuracy of the deployment (stored under key 1 against keyed photos), beside F's;
-- the keyed sections of :func:`distortion.keyed_report.keyed_sections` on View 1's DevTest pairs
+- the keyed sections of :func:`distortion.reporting.keyed_report.keyed_sections` on View 1's DevTest pairs
   (people the transform never saw): replay, linkage across keys, the insider's curve, revocation.
 
 F's embeddings of every LFW chip are computed once into ``<cache>/templates_<backbone>.pt``.
@@ -23,18 +23,18 @@ import torch
 from datamodules.lfw import identity_split
 from datamodules.lfw_pairs import VIEW_FILES, read_pairs
 from distortion.commands.fit_transform import cached_lfw_templates
-from distortion.keyed_report import KeyedTemplates, keyed_sections
-from distortion.keyed_templates import (
+from distortion.deployment.keyed_templates import (
     DiscriminantRotation,
     KeyedRotation,
     SignProjection,
     TemplateTransform,
     WhitenedRotation,
 )
-from distortion.keys import generate_key
-from distortion.lfw_protocol import LFWProtocol
+from distortion.deployment.keys import generate_key
+from distortion.faces.lfw_protocol import LFWProtocol
 from distortion.paths import default_cache_dir, lfw_root
-from distortion.plots import plot_insider
+from distortion.reporting.keyed_report import KeyedTemplates, keyed_sections
+from distortion.reporting.plots import plot_insider
 
 
 def pairs_tensors(folds, emb):

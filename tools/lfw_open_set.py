@@ -1,7 +1,7 @@
 """Open-set 1:N on LFW (docs/store.md): rank-1 and DIR at FPIR 1% for F alone and for stores of carriers.
 
 Half of the people with >= 2 images are enrolled with one image (seeded), their other images are mated
-probes, every image of everyone else a non-mated probe (:func:`distortion.open_set.open_set_split`).
+probes, every image of everyone else a non-mated probe (:func:`distortion.metrics.open_set.open_set_split`).
 Conditions:
 
 - ``f``: F(x) enrolled, F(probe) probed;
@@ -23,12 +23,12 @@ from pathlib import Path
 
 import torch
 
-from distortion.chip_cache import ChipCache
+from distortion.commands.evaluation import embed_batches, load_distorter, resolve_device
 from distortion.commands.fit_transform import cached_lfw_templates, training_keys
-from distortion.evaluation import embed_batches, load_distorter, resolve_device
-from distortion.keyed_templates import DiscriminantRotation, KeyedRotation, WhitenedRotation
-from distortion.keys import generate_key
-from distortion.open_set import open_set_metrics, open_set_split
+from distortion.deployment.keyed_templates import DiscriminantRotation, KeyedRotation, WhitenedRotation
+from distortion.deployment.keys import generate_key
+from distortion.faces.chip_cache import ChipCache
+from distortion.metrics.open_set import open_set_metrics, open_set_split
 from distortion.paths import default_cache_dir, lfw_root
 
 

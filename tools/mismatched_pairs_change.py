@@ -8,8 +8,8 @@ else's would score. Usage: ``DISTORTION_DATA=../shared/data python tools/mismatc
 import torch
 
 from datamodules import LFWDataModule
-from distortion.distortion_metrics import DISTORTION_METRICS
-from distortion.losses import structure_decorrelation_distance
+from distortion.metrics.content import CONTENT_STATISTICS
+from distortion.objective.image_distances import structure_decorrelation_distance
 
 
 def main() -> None:
@@ -20,7 +20,7 @@ def main() -> None:
     a, b = torch.stack([p.x_a for p in pairs]), torch.stack([p.x_b for p in pairs])
     print(f"{len(a)} mismatched DevTest pairs")
     names = ("content_change_pct", "registered_content_change_pct", "local_content_change_pct")
-    measures = {k: DISTORTION_METRICS[k] for k in names}
+    measures = {k: CONTENT_STATISTICS[k] for k in names}
     measures["structure_decorrelation"] = structure_decorrelation_distance
     for name, fn in measures.items():
         v = torch.cat([fn(a[s : s + 50], b[s : s + 50]) for s in range(0, len(a), 50)])

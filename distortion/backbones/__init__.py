@@ -1,7 +1,7 @@
 """Pretrained face recognizers behind one interface: ``(B, 3, S, S)`` RGB in [0, 1] -> ``(B, D)``.
 
 Each backbone carries its preprocessing, its chip size (``input_size``) and the name of the
-alignment it expects (``aligner``, a key of :data:`distortion.alignment.ALIGNERS`).
+alignment it expects (``aligner``, a key of :data:`distortion.faces.alignment.ALIGNERS`).
 """
 
 from __future__ import annotations

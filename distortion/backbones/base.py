@@ -13,7 +13,7 @@ class FaceBackbone(nn.Module):
     """A pretrained face recognizer: ``(B, 3, S, S)`` RGB chips in ``[0, 1]`` -> ``(B, D)`` embeddings.
 
     Subclasses carry their preprocessing and say which alignment makes their chips (``aligner``, a key
-    of :data:`distortion.alignment.ALIGNERS`), the chip size ``input_size`` and ``embedding_dim``.
+    of :data:`distortion.faces.alignment.ALIGNERS`), the chip size ``input_size`` and ``embedding_dim``.
     A G trained through a ``FaceBackbone`` works on faces; any other F is an MNIST embedding net.
     """
 

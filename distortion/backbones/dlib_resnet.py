@@ -3,7 +3,7 @@
 The network of dlib's ``dnn_face_recognition_ex.cpp``: a 7x7/2 convolution, then 14 residual
 blocks in stages of 32, 64, 128 and 256 channels, a global average pool and a 256 -> 128 linear
 layer without bias. Batch norm was folded into per-channel ``affine`` layers before release.
-Input: RGB 150x150 face chips aligned by :func:`distortion.alignment.dlib_face_chip`; output: a
+Input: RGB 150x150 face chips aligned by :func:`distortion.faces.alignment.dlib_face_chip`; output: a
 128-d embedding, same person when the Euclidean distance is below 0.6. LFW accuracy 99.38% as
 reported by dlib.
 """

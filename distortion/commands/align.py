@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distortion.chip_cache import build_chip_cache
+from distortion.faces.chip_cache import build_chip_cache
 from distortion.paths import default_cache_dir, lfw_root
 
 __all__ = ["align"]

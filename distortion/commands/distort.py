@@ -17,9 +17,9 @@ import torch
 from PIL import Image
 
 from distortion.backbones import require_face_backbone
-from distortion.chip_cache import build_chip_cache, image_folder
-from distortion.evaluation import EmbeddedBatch, embed_batches, load_distorter, resolve_device
-from distortion.image_io import tensor_to_chips
+from distortion.commands.evaluation import EmbeddedBatch, embed_batches, load_distorter, resolve_device
+from distortion.faces.chip_cache import build_chip_cache, image_folder
+from distortion.imaging.image_io import tensor_to_chips
 
 __all__ = ["distort"]
 
@@ -56,7 +56,7 @@ def distort(
     """Align, distort and save every photo under ``input``.
 
     Args:
-        ckpt: a DistortionModule checkpoint (``distortion fit`` on faces).
+        ckpt: a GeneratorModule checkpoint (``distortion fit`` on faces).
         input: a folder of photos (searched recursively) or a single photo.
         out: the output folder.
         batch_size: photos per forward pass.

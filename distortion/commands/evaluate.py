@@ -5,8 +5,8 @@ refined against F and passed through a storage format), F(x) and F(stored) once,
 is one, then scores:
 
 - verification on View 2 (10-fold accuracy, EER, ROC AUC, TAR at FAR) and View 1 (DevTest, with the
-  threshold from DevTrain) for the three comparisons of :data:`~distortion.verification.COMPARISONS`;
-- distortion over View 2's images: :data:`~distortion.distortion_metrics.DISTORTION_METRICS`;
+  threshold from DevTrain) for the three comparisons of :data:`~distortion.metrics.verification.COMPARISONS`;
+- distortion over View 2's images: :data:`~distortion.metrics.content.CONTENT_STATISTICS`;
 - whether a stored image still looks like a face: the share of images in which each face detector
   finds one, for originals and stored images (detectors G saw in training listed apart);
 - the distance ``||F(x) - F(stored)||`` per image against the genuine and impostor distances of originals.
@@ -26,10 +26,7 @@ from torchmetrics.functional.classification import binary_roc
 from torchvision.utils import save_image
 
 from distortion.backbones import require_face_backbone
-from distortion.chip_cache import ChipCache, build_chip_cache
-from distortion.distorter import Distorter
-from distortion.distortion_metrics import DistortionMeans
-from distortion.evaluation import (
+from distortion.commands.evaluation import (
     FaceDetectionRates,
     FaceDetectors,
     Timer,
@@ -38,13 +35,16 @@ from distortion.evaluation import (
     load_distorter,
     resolve_device,
 )
-from distortion.grids import pair_grid
-from distortion.lfw_protocol import ImageKey, LFWProtocol, pair_table
+from distortion.deployment.distorter import Distorter
+from distortion.faces.chip_cache import ChipCache, build_chip_cache
+from distortion.faces.lfw_protocol import ImageKey, LFWProtocol, pair_table
+from distortion.metrics.content import ContentMeans
+from distortion.metrics.verification import COMPARISONS
 from distortion.paths import default_cache_dir, lfw_root
-from distortion.plots import plot_distances, plot_roc
-from distortion.reports import write_report
-from distortion.verification import COMPARISONS
-from distortion.wandb_report import log_report_to_wandb
+from distortion.reporting.grids import pair_grid
+from distortion.reporting.plots import plot_distances, plot_roc
+from distortion.reporting.reports import write_report
+from distortion.reporting.wandb_report import log_report_to_wandb
 
 __all__ = ["evaluate"]
 
@@ -60,7 +60,7 @@ class _Pass:
 
 def _run(
     distorter: Distorter, cache: ChipCache, keys: list[ImageKey], test: set[ImageKey], batch_size: int,
-    device: torch.device, means: DistortionMeans | None, faces: FaceDetectionRates,
+    device: torch.device, means: ContentMeans | None, faces: FaceDetectionRates,
 ) -> _Pass:  # fmt: skip
     """Distort and embed every image of ``keys``; the statistics (``means`` when given) only on the ``test``
     images."""
@@ -107,7 +107,7 @@ def evaluate(
     """Write the LFW report of the G in ``ckpt`` (or of F alone, refining from noise).
 
     Args:
-        ckpt: a DistortionModule checkpoint trained on faces.
+        ckpt: a GeneratorModule checkpoint trained on faces.
         embedding: instead of ``ckpt``: F alone (``dlib``, ``facenet``); needs ``refine_steps``.
         data, cache: the LFW root (``$DISTORTION_DATA/lfw``) and chip cache (``$DISTORTION_CACHE/lfw_<aligner>``).
         out: the report folder; default ``<checkpoints>/../lfw_report`` (F alone: ``runs/<F>_refined/lfw_report``).
@@ -135,7 +135,7 @@ def evaluate(
     chips = build_chip_cache(protocol.root, cache or default_cache_dir(face.aligner), face.aligner)
     keys = [k for k in protocol.images() if k in chips.rows()][: limit or None]
     out_dir = Path(out) if out else default_out(ckpt, embedding, "lfw_report")
-    found, means = faces.counter(), DistortionMeans().to(run_device) if image_metrics else None
+    found, means = faces.counter(), ContentMeans().to(run_device) if image_metrics else None
     timer = Timer(run_device)
     gathered = _run(distorter, chips, keys, protocol.view2_images(), batch_size, run_device, means, found)
     report: dict = {"checkpoint": ckpt, "embedding": embedding or type(face).__name__, "refine_steps": refine_steps,

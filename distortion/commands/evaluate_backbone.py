@@ -21,14 +21,14 @@ import torch
 from tqdm import tqdm
 
 from datamodules.lfw_pairs import lfw_image_path
-from distortion.alignment import DlibAligner, ImageReadError, read_rgb
 from distortion.backbones import create_backbone
 from distortion.backbones.dlib_resnet import DLIB_RESNET_FILE, dlib_model_path
-from distortion.chip_cache import ChipCache, build_chip_cache
-from distortion.evaluation import Timer, embed_batches, place, resolve_device
-from distortion.lfw_protocol import LFWProtocol
+from distortion.commands.evaluation import Timer, embed_batches, place, resolve_device
+from distortion.faces.alignment import DlibAligner, ImageReadError, read_rgb
+from distortion.faces.chip_cache import ChipCache, build_chip_cache
+from distortion.faces.lfw_protocol import LFWProtocol
 from distortion.paths import default_cache_dir, lfw_root
-from distortion.reports import write_report
+from distortion.reporting.reports import write_report
 
 __all__ = ["evaluate_backbone"]
 

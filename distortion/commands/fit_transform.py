@@ -1,6 +1,6 @@
 """``distortion fit-transform``: fit a keyed transform on LFW's training people and calibrate its threshold.
 
-The transform (:mod:`distortion.keyed_templates`) is fitted on F's embeddings of every image of the
+The transform (:mod:`distortion.deployment.keyed_templates`) is fitted on F's embeddings of every image of the
 people outside View 1's DevTest (the same split G trains on). The operating threshold is then the score
 at FAR 0.1% of carriers of ``calibrate`` training images against other training people's keyed photos,
 the carriers made as the deployment makes them (refined from noise with ``refine_steps``, stored as
@@ -15,15 +15,15 @@ import torch
 
 from datamodules.lfw import identity_split
 from datamodules.lfw_pairs import VIEW_FILES, read_pairs
-from distortion.chip_cache import ChipCache, build_chip_cache
-from distortion.distorter import Distorter
-from distortion.evaluation import embed_batches, place, resolve_device
-from distortion.keyed_model import KeyedModel, make_transform
-from distortion.keyed_report import calibrate_threshold
-from distortion.keyed_templates import random_key
-from distortion.lfw_protocol import ImageKey
+from distortion.commands.evaluation import embed_batches, place, resolve_device
+from distortion.deployment.distorter import Distorter
+from distortion.deployment.keyed_model import KeyedModel, make_transform
+from distortion.deployment.keyed_templates import random_key
+from distortion.faces.chip_cache import ChipCache, build_chip_cache
+from distortion.faces.lfw_protocol import ImageKey
 from distortion.modules.embedding import load_embedding
 from distortion.paths import default_cache_dir, lfw_root
+from distortion.reporting.keyed_report import calibrate_threshold
 
 __all__ = ["cached_lfw_templates", "fit_transform", "lfw_templates", "training_keys"]
 

@@ -19,11 +19,11 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from datamodules.base import seeded_subset
-from distortion.distorter import Distorter
-from distortion.inversion import AttackBudget, TemplateInverter, train_inverter
-from distortion.keyed_report import FAR, KeyedTemplates, keyed_sections
-from distortion.keys import generate_key
-from distortion.verification import accept_rate, pair_scores, threshold_at_far
+from distortion.attacks.inversion import AttackBudget, TemplateInverter, train_inverter
+from distortion.deployment.distorter import Distorter
+from distortion.deployment.keys import generate_key
+from distortion.metrics.verification import accept_rate, pair_scores, threshold_at_far
+from distortion.reporting.keyed_report import FAR, KeyedTemplates, keyed_sections
 
 __all__ = ["keyed_privacy"]
 

@@ -1,7 +1,7 @@
 """``distortion privacy``: the privacy evidence for what a deployment stores, on MNIST or LFW
 (ISO/IEC 24745 and 30136).
 
-- Irreversibility: two attacks (:mod:`distortion.inversion`) trained on the same photos of the
+- Irreversibility: two attacks (:mod:`distortion.attacks.inversion`) trained on the same photos of the
   training identities, with the same network, steps and loss: H on (stored image, x), and the template
   inverter H' on (F(x), x), the floor no stored image can go below. Reported on the test pairs: SSIM
   and PSNR to x, whether the stand-in for a person (the digit reader; the face detectors) recognises
@@ -10,7 +10,7 @@
   is scored the same way, and the ``bound`` section says how far H is above H'.
 - Renewability and unlinkability: with a second G trained with another seed ("re-issued"), mated
   scores compare F(stored1(a)) with F(stored2(b)) for the genuine test pairs, non-mated scores for the
-  impostor pairs; D_sys and D(s) of Gomez-Barrero et al. (:mod:`distortion.unlinkability`) and the EER
+  impostor pairs; D_sys and D(s) of Gomez-Barrero et al. (:mod:`distortion.metrics.unlinkability`) and the EER
   of cross-generator matching.
 - A second recognizer: whether another embedding network still matches the stored image to x.
 
@@ -35,10 +35,9 @@ from torchvision.utils import save_image
 
 from datamodules import LFWDataModule, MNISTDataModule
 from datamodules.base import SplitDataModule, seeded_subset
+from distortion.attacks.inversion import AttackBudget, TemplateInverter, make_inverter, train_inverter
 from distortion.backbones import FaceBackbone
-from distortion.commands.keyed_privacy import keyed_privacy
-from distortion.distorter import Distorter
-from distortion.evaluation import (
+from distortion.commands.evaluation import (
     FaceDetectionRates,
     FaceDetectors,
     Timer,
@@ -47,16 +46,11 @@ from distortion.evaluation import (
     place,
     resolve_device,
 )
-from distortion.grids import pair_grid
-from distortion.image_metrics import psnr, ssim
-from distortion.inversion import AttackBudget, TemplateInverter, make_inverter, train_inverter
-from distortion.modules.base import load_frozen
-from distortion.modules.embedding import load_embedding
-from distortion.modules.reader import ReaderModule
-from distortion.plots import plot_unlinkability
-from distortion.reports import flatten_report, write_report
-from distortion.unlinkability import global_unlinkability
-from distortion.verification import (
+from distortion.commands.keyed_privacy import keyed_privacy
+from distortion.deployment.distorter import Distorter
+from distortion.imaging.statistics import psnr, ssim
+from distortion.metrics.unlinkability import global_unlinkability
+from distortion.metrics.verification import (
     accept_rate,
     accuracy_at_threshold,
     best_threshold,
@@ -64,7 +58,13 @@ from distortion.verification import (
     threshold_at_far,
     view_metrics,
 )
-from distortion.wandb_report import log_report_to_wandb
+from distortion.modules.base import load_frozen
+from distortion.modules.embedding import load_embedding
+from distortion.modules.reader import ReaderModule
+from distortion.reporting.grids import pair_grid
+from distortion.reporting.plots import plot_unlinkability
+from distortion.reporting.reports import flatten_report, write_report
+from distortion.reporting.wandb_report import log_report_to_wandb
 
 __all__ = ["privacy"]
 
@@ -109,7 +109,7 @@ def privacy(
     """Write the privacy report of the G in ``ckpt`` (or of F's refinement from noise), MNIST or faces.
 
     Args:
-        ckpt: a DistortionModule checkpoint (the G under attack, with its frozen F).
+        ckpt: a GeneratorModule checkpoint (the G under attack, with its frozen F).
         embedding: instead of ``ckpt``: F alone (checkpoint or backbone name), refined from noise.
         renewed_ckpt: a G trained like ``ckpt`` with another seed, for renewability and unlinkability.
         second_embedding: another recognizer: a checkpoint (MNIST) or a backbone name (``facenet``).

@@ -19,9 +19,9 @@ import sys
 import jsonargparse
 import torch
 
-from distortion.evaluation import load_distorter, resolve_device
-from distortion.keyed_model import operating_threshold
-from distortion.keys import generate_key, write_key
+from distortion.commands.evaluation import load_distorter, resolve_device
+from distortion.deployment.keyed_model import operating_threshold
+from distortion.deployment.keys import generate_key, write_key
 from distortion.store.backends import open_existing_store
 from distortion.store.system import BiometricSystem
 

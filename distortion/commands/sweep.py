@@ -26,8 +26,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from jsonargparse import ArgumentParser  # noqa: E402
 
-from distortion.collapse import CollapseError  # noqa: E402
 from distortion.lightning_cli import DistortionCLI  # noqa: E402
+from distortion.metrics.collapse import CollapseError  # noqa: E402
 
 COLUMNS = (
     "test/orig/eer",

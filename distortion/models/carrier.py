@@ -28,7 +28,7 @@ class CarrierGenerator(nn.Module):
     Patterns at ``1 / upsample`` of the resolution (``upsample > 1``) survive JPEG and resizing better.
 
     F is bound by the module that owns it (:meth:`bind`, done by
-    :class:`~distortion.modules.DistortionModule`), never registered here: checkpoints hold F once.
+    :class:`~distortion.modules.GeneratorModule`), never registered here: checkpoints hold F once.
 
     Args:
         embedding_dim: size of F's embedding (10 for the paper's MNIST MLP, 128 for dlib's ResNet).
@@ -80,7 +80,7 @@ class CarrierGenerator(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C, H, W)`` originals -> carriers of the same shape; x is read only by F."""
         if not self._embedding:
-            raise RuntimeError("CarrierGenerator has no F: call bind(embedding) (DistortionModule does) first")
+            raise RuntimeError("CarrierGenerator has no F: call bind(embedding) (GeneratorModule does) first")
         with torch.no_grad():
             emb = self._embedding[0](x)
         return self.decode(emb)

@@ -10,8 +10,8 @@ Every module's ``validation_step`` and ``test_step`` receive verification pairs
 - ``fold``: the protocol fold of each pair (distortion module).
 """
 
-from distortion.modules.distortion import DistortionModule
 from distortion.modules.embedding import EmbeddingModule
+from distortion.modules.generator import GeneratorModule
 from distortion.modules.reader import ReaderModule
 
-__all__ = ["DistortionModule", "EmbeddingModule", "ReaderModule"]
+__all__ = ["GeneratorModule", "EmbeddingModule", "ReaderModule"]

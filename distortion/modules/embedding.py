@@ -6,8 +6,8 @@ import torch
 from torch import Tensor, nn
 
 from datamodules.batches import PairBatch, TripletBatch
-from distortion.losses import mined_triplet_loss
 from distortion.modules.base import TrainableModule, load_frozen
+from distortion.objective.losses import mined_triplet_loss
 
 
 class EmbeddingModule(TrainableModule):
@@ -15,7 +15,7 @@ class EmbeddingModule(TrainableModule):
 
     Each anchor keeps its positive and is compared with every other-label embedding of the batch
     (anchors, positives and negatives alike): in-batch negative mining, see
-    :func:`distortion.losses.mined_triplet_loss`.
+    :func:`distortion.objective.losses.mined_triplet_loss`.
 
     Args:
         net: the embedding network F (unit-norm output).

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from datamodules.batches import ImageBatch, PairBatch
-from distortion.augment import appearance_augment
+from distortion.imaging.augment import appearance_augment
 from distortion.modules.base import TrainableModule
 
 
@@ -19,7 +19,7 @@ class ReaderModule(TrainableModule):
     Args:
         net: the classifier (logits out).
         augment_p: share of training images given one appearance augmentation (inversion is
-            applied to half of all images on top), see :func:`distortion.augment.appearance_augment`;
+            applied to half of all images on top), see :func:`distortion.imaging.augment.appearance_augment`;
             0 trains on plain originals.
         lr: Adam learning rate.
     """

@@ -5,7 +5,7 @@
   for Milvus Lite, a real Milvus in-process): templates and ids in a Milvus collection, carriers as PNG
   files beside it (written before the row, so a row never points at a missing file).
 
-Scores are :func:`~distortion.verification.pair_scores`, ``1 / (1 + distance)``, against the store's
+Scores are :func:`~distortion.metrics.verification.pair_scores`, ``1 / (1 + distance)``, against the store's
 threshold. Every record carries the key's fingerprint; the caller checks it before any comparison.
 """
 

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from distortion.backbones import DlibResNet
-from distortion.distorter import Distorter
-from distortion.keyed_templates import WhitenedRotation
-from distortion.keys import generate_key
+from distortion.deployment.distorter import Distorter
+from distortion.deployment.keyed_templates import WhitenedRotation
+from distortion.deployment.keys import generate_key
 from distortion.models import CarrierGenerator
 from distortion.paths import lfw_root
 from distortion.store.backends import EmbeddedStore
@@ -96,8 +96,8 @@ def measure_verify(people: int = 16) -> dict:
 
 def _f_distribution(chips: int = 384) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean, covariance of dlib's embeddings of real LFW chips, and the covariance of genuine differences."""
-    from distortion.alignment import DlibAligner, read_rgb
-    from distortion.image_io import chips_to_tensor
+    from distortion.faces.alignment import DlibAligner, read_rgb
+    from distortion.imaging.image_io import chips_to_tensor
 
     aligner, f = DlibAligner(), DlibResNet().eval()
     pairs = _people(chips // 2)

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from distortion.alignment import ALIGNERS, DlibAligner, ImageReadError, read_rgb
 from distortion.backbones import require_face_backbone
-from distortion.distorter import Distorter
-from distortion.image_io import chips_to_tensor, tensor_to_chips
+from distortion.deployment.distorter import Distorter
+from distortion.faces.alignment import ALIGNERS, DlibAligner, ImageReadError, read_rgb
+from distortion.imaging.image_io import chips_to_tensor, tensor_to_chips
 from distortion.store.backends import DuplicateError, UnknownIdError, open_store
 from distortion.store.records import StoreMeta
 

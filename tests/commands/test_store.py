@@ -101,8 +101,8 @@ def test_enrol_many_refuses_each_bad_person_alone(setup, tmp_path) -> None:
     import torch
     from PIL import Image
 
-    from distortion.evaluation import load_distorter
-    from distortion.keys import generate_key, write_key
+    from distortion.commands.evaluation import load_distorter
+    from distortion.deployment.keys import generate_key, write_key
     from distortion.store.system import BiometricSystem
 
     key = write_key(generate_key(), tmp_path / "k.key")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from distortion.keyed_attacks import (
+from distortion.attacks.keyed import (
     covariance_link,
     direct_link,
     dsys_floor,
@@ -23,10 +23,10 @@ from distortion.keyed_attacks import (
     replay_scores,
     trained_link,
 )
-from distortion.keyed_templates import TemplateTransform
-from distortion.keys import Key
-from distortion.unlinkability import global_unlinkability
-from distortion.verification import accept_rate, pair_scores, threshold_at_far, view_metrics
+from distortion.deployment.keyed_templates import TemplateTransform
+from distortion.deployment.keys import Key
+from distortion.metrics.unlinkability import global_unlinkability
+from distortion.metrics.verification import accept_rate, pair_scores, threshold_at_far, view_metrics
 
 __all__ = ["FAR", "INSIDER_PAIRS", "KeyedTemplates", "calibrate_threshold", "keyed_sections"]
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from distortion.keyed_templates import TemplateTransform
-from distortion.keys import Key
+from distortion.deployment.keyed_templates import TemplateTransform
+from distortion.deployment.keys import Key
+from distortion.deployment.refinement import noise_images, refine
+from distortion.imaging.storage import check_storage, store
 from distortion.models.carrier import CarrierGenerator
-from distortion.refinement import noise_images, refine
-from distortion.storage import check_storage, store
 
 __all__ = ["Distorter"]
 
@@ -25,11 +25,11 @@ class Distorter:
         generator: G; ``None`` starts every image from pure noise (then ``refine_steps`` should be > 0).
         refine_steps: per-image optimisation steps against F (0: G's output as it is).
         refine_lr: Adam's learning rate of the refinement.
-        refine_robust: refine through random storage round trips (see :func:`~distortion.refinement.refine`).
+        refine_robust: refine through random storage round trips (see :func:`~distortion.deployment.refinement.refine`).
         refine_autocast: run F in bfloat16 during refinement.
         storage: how the image is stored (``none``, ``png``, ``jpeg75``, ``resize0.8``, ...; see
-            :mod:`distortion.storage`).
-        transform: a fitted keyed transform (:mod:`distortion.keyed_templates`); needs ``key``.
+            :mod:`distortion.imaging.storage`).
+        transform: a fitted keyed transform (:mod:`distortion.deployment.keyed_templates`); needs ``key``.
         key: the deployment's secret key.
 
     Noise (the start without G, and a carrier generator's own) comes from the global random state,

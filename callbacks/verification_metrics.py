@@ -11,8 +11,8 @@ from torchmetrics.classification import BinaryROC
 
 from callbacks.run_dir import run_dir
 from callbacks.stage_metrics import StageMetricsCallback
-from distortion.plots import plot_roc
-from distortion.verification import COMPARISONS, pair_scores, verification_metrics
+from distortion.metrics.verification import COMPARISONS, pair_scores, verification_metrics
+from distortion.reporting.plots import plot_roc
 
 
 class VerificationMetrics(StageMetricsCallback):

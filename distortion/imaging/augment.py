@@ -11,7 +11,7 @@ import kornia
 import torch
 from torch import Tensor
 
-from distortion.image_metrics import edge_magnitude
+from distortion.imaging.statistics import edge_magnitude
 
 
 def autocontrast(x: Tensor) -> Tensor:

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from distortion.image_io import chips_to_tensor, tensor_to_chips
+from distortion.imaging.image_io import chips_to_tensor, tensor_to_chips
 
 __all__ = ["check_storage", "simulate_storage", "store"]
 

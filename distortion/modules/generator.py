@@ -1,4 +1,4 @@
-"""DistortionModule: trains the generator G against a frozen embedding network F."""
+"""GeneratorModule: trains the generator G against a frozen embedding network F."""
 
 from __future__ import annotations
 
@@ -10,18 +10,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from datamodules.batches import ImageBatch, PairBatch
-from distortion.augment import local_contrast, percentile_stretch
-from distortion.constraint import LagrangeMultiplier
-from distortion.distorter import Distorter
-from distortion.keyed_report import calibrate_threshold
-from distortion.keyed_templates import TemplateTransform, random_key
-from distortion.keys import Key, load_key
-from distortion.losses import ImageDistance, get_image_distance, squared_distance, uniform_prediction_loss
+from distortion.deployment.distorter import Distorter
+from distortion.deployment.keyed_templates import TemplateTransform, random_key
+from distortion.deployment.keys import Key, load_key
+from distortion.imaging.augment import local_contrast, percentile_stretch
+from distortion.imaging.storage import simulate_storage
 from distortion.models.carrier import CarrierGenerator
 from distortion.modules.base import TrainableModule, built_by_cli, load_frozen
 from distortion.modules.embedding import EmbeddingModule
 from distortion.modules.reader import ReaderModule
-from distortion.storage import simulate_storage
+from distortion.objective.constraint import LagrangeMultiplier
+from distortion.objective.image_distances import ImageDistance, get_image_distance
+from distortion.objective.losses import squared_distance, uniform_prediction_loss
+from distortion.reporting.keyed_report import calibrate_threshold
 
 
 def distortion_loss_terms(
@@ -50,7 +51,7 @@ def distortion_loss_terms(
     the balance of the two terms, never the size of the gradients (Adam, whose step sizes follow
     the recent gradients, would take one huge step when beta jumps). With ``robust``, F reads G(x)
     after a random storage round trip
-    (:func:`~distortion.storage.simulate_storage`). With ``perceptual_stretch`` /
+    (:func:`~distortion.imaging.storage.simulate_storage`). With ``perceptual_stretch`` /
     ``perceptual_local_contrast`` the perceptual term is the mean of P's term on G(x) and on G(x)
     with its contrast stretched / locally normalised, as a person turns up the contrast of a faint image.
     ``target`` (a carrier only): the template G(x) must carry, ``T_k(F(x))`` for a keyed store (default F(x))."""
@@ -77,7 +78,7 @@ def distortion_loss_terms(
     return terms
 
 
-class DistortionModule(TrainableModule):
+class GeneratorModule(TrainableModule):
     """Train G with ``L = -alpha * d_img(x, G(x)) + beta * mean(relu(||F(x) - F(G(x))||^2 - tau))``.
 
     F is a pretrained network given as a module (a face backbone, e.g.
@@ -90,14 +91,14 @@ class DistortionModule(TrainableModule):
             :class:`~distortion.models.CarrierGenerator` is bound to F here.
         embedding_ckpt: checkpoint of a trained F (written by the embedding run).
         embedding: a pretrained F as a module; give this or ``embedding_ckpt``, not both.
-        image_distance: name of d_img (see :data:`distortion.losses.IMAGE_DISTANCES`), or a weighted
+        image_distance: name of d_img (see :data:`distortion.objective.image_distances.IMAGE_DISTANCES`), or a weighted
             sum of several, e.g. ``{mse: 1.0, decorrelation: 2.0}``.
         alpha: weight of the image distance (maximised).
         beta: weight of the embedding threshold term; with ``constraint="lagrangian"`` its starting value.
         tau: the budget: squared embedding distance below which G is not penalised.
         constraint: ``penalty`` (the paper: beta fixed) or ``lagrangian`` (beta becomes a Lagrange
             multiplier that rises while the mean relative excess over tau is above
-            ``multiplier_tolerance`` and falls while it is below, see :mod:`distortion.constraint`;
+            ``multiplier_tolerance`` and falls while it is below, see :mod:`distortion.objective.constraint`;
             the loss is then divided by ``1 + multiplier``, which keeps its gradients on one scale).
         multiplier_rate: speed of the multiplier's updates.
         multiplier_tolerance: the mean excess ``mean(relu(d^2 - tau)) / tau`` the multiplier tolerates.
@@ -112,10 +113,10 @@ class DistortionModule(TrainableModule):
         robust_storage: F reads G(x) through a random, differentiable storage round trip in training
             (8-bit, JPEG, resize), so that stored images keep their embedding.
         refine_steps: evaluation only: refine each G(x) against F for this many steps
-            (:mod:`distortion.refinement`) before scoring it.
+            (:mod:`distortion.deployment.refinement`) before scoring it.
         refine_lr: the refinement's learning rate.
         storage: evaluation only: score the images as stored (``none``, ``png``, ``jpeg75``, ``resize0.8``).
-        template_transform: keyed carriers: a keyed transform (:mod:`distortion.keyed_templates`); the
+        template_transform: keyed carriers: a keyed transform (:mod:`distortion.deployment.keyed_templates`); the
             carrier then draws ``T_k(F(x))`` with a fresh random key every training step (one decoder for
             every key). Fitted on ``transform_fit_images`` training images at the start of fitting; its
             fitted (public) buffers are saved in the checkpoint, keys never are.
@@ -280,7 +281,7 @@ class DistortionModule(TrainableModule):
         """The weight of the threshold term now: beta, or the Lagrange multiplier's value."""
         return self.beta if self.multiplier is None else self.multiplier.value.clone()
 
-    def train(self, mode: bool = True) -> DistortionModule:
+    def train(self, mode: bool = True) -> GeneratorModule:
         """Switch G's mode; F and P stay in eval mode."""
         super().train(mode)
         self.embedding.eval()
@@ -351,9 +352,9 @@ class DistortionModule(TrainableModule):
         return self.distorter(batch.x_a)
 
 
-def load_distortion_module(ckpt: str | Path, map_location: str | torch.device = "cpu") -> DistortionModule:
-    """A trained DistortionModule (G and its frozen F) in eval mode, from a ``distortion fit`` checkpoint."""
+def load_generator_module(ckpt: str | Path, map_location: str | torch.device = "cpu") -> GeneratorModule:
+    """A trained GeneratorModule (G and its frozen F) in eval mode, from a ``distortion fit`` checkpoint."""
     path = Path(ckpt)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} not found")
-    return DistortionModule.load_from_checkpoint(path, map_location=map_location).eval()
+    return GeneratorModule.load_from_checkpoint(path, map_location=map_location).eval()

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from distortion.reports import flatten_report
+from distortion.reporting.reports import flatten_report
 
 __all__ = ["log_report_to_wandb"]
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import torch
 
-from distortion.keyed_templates import TRANSFORMS, SignProjection, TemplateTransform
+from distortion.deployment.keyed_templates import TRANSFORMS, SignProjection, TemplateTransform
 
 __all__ = ["KeyedModel", "make_transform", "operating_threshold"]
 
 
 def make_transform(name: str, embedding_dim: int, components: int = 32, bits: int = 64) -> TemplateTransform:
-    """An unfitted transform by name (a key of :data:`~distortion.keyed_templates.TRANSFORMS`)."""
+    """An unfitted transform by name (a key of :data:`~distortion.deployment.keyed_templates.TRANSFORMS`)."""
     if name not in TRANSFORMS:
         raise ValueError(f"unknown transform {name!r}; known: {sorted(TRANSFORMS)}")
     if TRANSFORMS[name] is SignProjection:

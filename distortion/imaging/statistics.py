@@ -1,7 +1,7 @@
 """Per-image similarity statistics between an image ``x`` and its distortion ``y``.
 
 Every function takes two batches of shape ``(B, C, H, W)`` with values in ``[0, 1]`` and returns
-one value per image, shape ``(B,)``. Training losses (:mod:`distortion.losses`) and logged metrics
+one value per image, shape ``(B,)``. Training losses (:mod:`distortion.objective.losses`) and logged metrics
 call these same functions, so a number in a report and a term in a loss never drift apart.
 """
 

@@ -2,7 +2,7 @@
 
 Templates are rows of ``(N, D)`` tensors in F's space; a store's template of a person is
 ``F(stored image)`` (``T_k(F(x))`` up to the carrier's error). Scores are
-:func:`~distortion.verification.pair_scores` (higher: more alike).
+:func:`~distortion.metrics.verification.pair_scores` (higher: more alike).
 
 - :func:`replay_scores`: a stolen stored template presented as a probe: ``T_k(stored)`` against ``stored``.
 - Linkage of two stores made under two keys (``a`` under key 1, ``b`` under key 2):
@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from distortion.keyed_templates import TemplateTransform
-from distortion.keys import Key
-from distortion.unlinkability import global_unlinkability
-from distortion.verification import pair_scores
+from distortion.deployment.keyed_templates import TemplateTransform
+from distortion.deployment.keys import Key
+from distortion.metrics.unlinkability import global_unlinkability
+from distortion.metrics.verification import pair_scores
 
 __all__ = [
     "covariance_link",

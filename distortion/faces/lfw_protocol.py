@@ -20,7 +20,13 @@ import torch
 from torch import Tensor
 
 from datamodules.lfw_pairs import VIEW_FILES, LFWPair, read_pairs
-from distortion.verification import accuracy_at_threshold, best_threshold, kfold_accuracy, pair_scores, view_metrics
+from distortion.metrics.verification import (
+    accuracy_at_threshold,
+    best_threshold,
+    kfold_accuracy,
+    pair_scores,
+    view_metrics,
+)
 
 __all__ = ["ImageKey", "LFWProtocol"]
 

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from distortion.keys import Key
+from distortion.deployment.keys import Key
 
 __all__ = [
     "TRANSFORMS",

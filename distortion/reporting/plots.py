@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-from distortion.unlinkability import local_unlinkability  # noqa: E402
-from distortion.verification import COMPARISONS  # noqa: E402
+from distortion.metrics.unlinkability import local_unlinkability  # noqa: E402
+from distortion.metrics.verification import COMPARISONS  # noqa: E402
 
 __all__ = ["plot_distances", "plot_insider", "plot_roc", "plot_unlinkability"]
 

@@ -1,6 +1,6 @@
 """The per-image statistics of how much a distortion changed an image, reported by every command.
 
-:class:`DistortionMeans` averages them over an evaluation (torchmetrics state, so several processes
+:class:`ContentMeans` averages them over an evaluation (torchmetrics state, so several processes
 agree); the test callback and the ``evaluate`` / ``privacy`` commands all use it.
 """
 
@@ -11,12 +11,12 @@ from collections.abc import Callable
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
-from distortion.image_metrics import content_change, local_content_change, psnr, registered_content_change, ssim
-from distortion.losses import dssim_distance, l1_distance, mse_distance
+from distortion.imaging.statistics import content_change, local_content_change, psnr, registered_content_change, ssim
+from distortion.objective.image_distances import dssim_distance, l1_distance, mse_distance
 
-__all__ = ["DISTORTION_METRICS", "DistortionMeans"]
+__all__ = ["CONTENT_STATISTICS", "ContentMeans"]
 
-DISTORTION_METRICS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+CONTENT_STATISTICS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "d_l1_pct": lambda x, g: 100 * l1_distance(x, g),
     "d_mse_pct": lambda x, g: 100 * mse_distance(x, g),
     "d_dssim_pct": lambda x, g: 100 * dssim_distance(x, g),
@@ -28,8 +28,8 @@ DISTORTION_METRICS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 }
 
 
-class DistortionMeans(nn.Module):
-    """Running means of every :data:`DISTORTION_METRICS` statistic of ``(x, G(x))`` pairs.
+class ContentMeans(nn.Module):
+    """Running means of every :data:`CONTENT_STATISTICS` statistic of ``(x, G(x))`` pairs.
 
     ``update(x, g)`` takes two ``(B, C, H, W)`` batches in ``[0, 1]``; ``compute()`` returns the means
     of the images seen so far (an empty dict before any), ``reset()`` starts over.
@@ -37,11 +37,11 @@ class DistortionMeans(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.means = nn.ModuleDict({name: MeanMetric() for name in DISTORTION_METRICS})
+        self.means = nn.ModuleDict({name: MeanMetric() for name in CONTENT_STATISTICS})
 
     def update(self, x: Tensor, g: Tensor) -> None:
         x, g = x.float(), g.float()
-        for name, fn in DISTORTION_METRICS.items():
+        for name, fn in CONTENT_STATISTICS.items():
             self.means[name].update(fn(x, g))
 
     def compute(self) -> dict[str, float]:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from distortion.losses import squared_distance
-from distortion.storage import simulate_storage
+from distortion.imaging.storage import simulate_storage
+from distortion.objective.losses import squared_distance
 
 __all__ = ["noise_images", "refine"]
 
@@ -45,7 +45,7 @@ def refine(
         target: ``(B, D)`` embeddings to reach, F(x) of the originals.
         steps: optimisation steps (0 returns ``images`` unchanged).
         lr: Adam's learning rate on the logits.
-        robust: optimise through :func:`~distortion.storage.simulate_storage` (a random 8-bit, JPEG or
+        robust: optimise through :func:`~distortion.imaging.storage.simulate_storage` (a random 8-bit, JPEG or
             resize round trip each step), so that the result keeps its embedding once stored.
         autocast: run F in bfloat16 (faster on CPUs with AVX-512 BF16 and on GPUs; the result is
             then slightly less exact in float32).

@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from distortion.losses import dssim_l1_distance
 from distortion.models import UNet
+from distortion.objective.image_distances import dssim_l1_distance
 
 __all__ = ["AttackBudget", "TemplateInverter", "make_inverter", "train_inverter"]
 

@@ -7,19 +7,19 @@ from typing import Any
 import lightning as L
 
 from callbacks.stage_metrics import StageMetricsCallback
-from distortion.distortion_metrics import DistortionMeans
+from distortion.metrics.content import ContentMeans
 
 
-class DistortionMetrics(StageMetricsCallback):
+class ContentMetrics(StageMetricsCallback):
     """Mean over the evaluated images of each statistic in
-    :data:`~distortion.distortion_metrics.DISTORTION_METRICS` for ``(x, G(x))``.
+    :data:`~distortion.metrics.content.CONTENT_STATISTICS` for ``(x, G(x))``.
 
     Reads ``x_a`` and ``g_a`` from the step outputs; logs ``<stage>/<name>`` at epoch end. The means
     are synchronised across processes.
     """
 
     def __init__(self) -> None:
-        self.means = DistortionMeans()
+        self.means = ContentMeans()
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self.means.to(pl_module.device)

@@ -1,4 +1,4 @@
-"""Image distances and training losses as plain, batch-wise, differentiable functions.
+"""Image distances d_img: how far G(x) is from x, as plain, batch-wise, differentiable functions.
 
 Image distances take ``x`` and ``y`` of shape ``(B, C, H, W)`` in ``[0, 1]`` (any channel count) and
 return one value per image, shape ``(B,)``, each in ``[0, 1]`` where 1 is the largest possible
@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from distortion.augment import local_normalize
-from distortion.image_metrics import (
+from distortion.imaging.augment import local_normalize
+from distortion.imaging.statistics import (
     aligned_local_correlation,
     check_image_pair,
     edge_magnitude,
@@ -86,7 +84,7 @@ def decorrelation_distance(x: Tensor, y: Tensor) -> Tensor:
 
 def registered_decorrelation_distance(x: Tensor, y: Tensor, max_shift: int = 8) -> Tensor:
     """``1 - max(r_pix^2, r_edge^2)`` at the translation of ``y`` by at most ``max_shift`` pixels where
-    they are largest (:func:`~distortion.image_metrics.registered_correlations`): the loss form of the registered
+    they are largest (:func:`~distortion.imaging.statistics.registered_correlations`): the loss form of the registered
     content change, so that neither x nor x moved by a few pixels survives in ``y``."""
     r_pix, r_edge = registered_correlations(x, y, max_shift)
     return 1.0 - torch.maximum(r_pix.pow(2).amax(1), r_edge.pow(2).amax(1))
@@ -104,7 +102,7 @@ def lowfreq_decorrelation_distance(x: Tensor, y: Tensor, factor: int = 4) -> Ten
 
 
 def local_decorrelation_distance(x: Tensor, y: Tensor, window: int = 16, factor: int = 4) -> Tensor:
-    """``1 - (c_pix^2 + c_edge^2 + c_coarse^2) / 3`` with :func:`~distortion.image_metrics.local_correlation`
+    """``1 - (c_pix^2 + c_edge^2 + c_coarse^2) / 3`` with :func:`~distortion.imaging.statistics.local_correlation`
     of the pixels, of the Sobel magnitudes, and of the images average-pooled by ``factor`` (the layout).
 
     The global :func:`decorrelation_distance` is won by one bright frame that dominates the variance
@@ -121,7 +119,7 @@ def local_decorrelation_distance(x: Tensor, y: Tensor, window: int = 16, factor:
 
 def coarse_decorrelation_distance(x: Tensor, y: Tensor, factors: tuple[int, ...] = (4, 8), window: int = 8) -> Tensor:
     """``1 - mean(c_f^2)`` over the pooling ``factors``, with ``c_f`` the
-    :func:`~distortion.image_metrics.local_correlation` of ``x`` and ``y`` average-pooled by ``f``.
+    :func:`~distortion.imaging.statistics.local_correlation` of ``x`` and ``y`` average-pooled by ``f``.
 
     Targets the low spatial frequencies a person recognises a face by (the layout of dark and light
     regions at 4-8 px and coarser); fine stripes or noise added on top cannot lower it, since
@@ -144,8 +142,8 @@ def structure_decorrelation_distance(
     power: float = 1.0,
 ) -> Tensor:
     """``1 - max_v c_v^2`` over the views ``v`` of ``y`` (its luma and each channel), with ``c_v`` the
-    :func:`~distortion.image_metrics.aligned_local_correlation` of ``x``'s luma and ``v``, both first
-    :func:`~distortion.augment.local_normalize`-d (smoothed at ``blur``, brought to one contrast in
+    :func:`~distortion.imaging.statistics.aligned_local_correlation` of ``x``'s luma and ``v``, both first
+    :func:`~distortion.imaging.augment.local_normalize`-d (smoothed at ``blur``, brought to one contrast in
     every ``sigma`` neighbourhood), each patch matched within ``max_shift`` pixels (tried every
     ``shift_step``; the smoothing bridges the steps between), the patches
     averaged as a power mean of exponent ``power`` (> 1: blanking some patches does not excuse
@@ -214,49 +212,3 @@ def get_image_distance(name: str | dict[str, float | dict[str, int | float]]) ->
         return sum(weight * distance(x, y) for weight, distance in terms)
 
     return weighted_sum
-
-
-def uniform_prediction_loss(logits: Tensor) -> Tensor:
-    """``KL(uniform || softmax(logits))`` per sample, ``(B, C) -> (B,)``: 0 when a classifier cannot tell.
-
-    Used to make a perceptual network P unable to read G(x); equals ``-log C - mean_c log p_c``.
-    """
-    log_p = torch.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
-    return -math.log(logits.shape[-1]) - log_p.mean(-1)
-
-
-def squared_distance(a: Tensor, b: Tensor) -> Tensor:
-    """Squared Euclidean distance between embeddings: ``(B, D), (B, D) -> (B,)``."""
-    return (a - b).pow(2).sum(-1)
-
-
-def threshold_loss(emb_x: Tensor, emb_gx: Tensor, tau: float) -> Tensor:
-    """The paper's embedding term ``mean(relu(||F(x) - F(G(x))||^2 - tau))``: free below ``tau``."""
-    return F.relu(squared_distance(emb_x, emb_gx) - tau).mean()
-
-
-def triplet_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float) -> Tensor:
-    """``mean(relu(||a - p||^2 - ||a - n||^2 + margin))`` over a batch of ``(B, D)`` triplets."""
-    return F.relu(squared_distance(anchor, positive) - squared_distance(anchor, negative) + margin).mean()
-
-
-def mined_triplet_loss(
-    anchor: Tensor, positive: Tensor, labels: Tensor, pool: Tensor, pool_labels: Tensor, margin: float
-) -> Tensor:
-    """Triplet loss with in-batch negative mining.
-
-    Each anchor keeps its own positive and is compared with every embedding of the pool whose
-    label differs; :func:`triplet_loss` terms are averaged over the triplets that still violate the
-    margin. Averaging over all violators (not only the hardest) does not collapse the embedding.
-
-    Args:
-        anchor, positive: ``(B, D)`` embeddings of anchors and their positives.
-        labels: ``(B,)`` labels of the anchors.
-        pool, pool_labels: ``(N, D)`` candidate negatives and their ``(N,)`` labels.
-        margin: margin on squared distances.
-    """
-    d_ap = squared_distance(anchor, positive)[:, None]
-    d_an = torch.cdist(anchor, pool).pow(2)
-    negative = labels[:, None] != pool_labels[None, :]
-    violation = F.relu(d_ap - d_an + margin) * negative
-    return violation.sum() / (violation > 0).sum().clamp_min(1)

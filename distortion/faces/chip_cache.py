@@ -30,8 +30,8 @@ import numpy as np
 from torch import Tensor
 from tqdm import tqdm
 
-from distortion.alignment import ALIGNERS, ImageReadError, read_rgb
-from distortion.image_io import chips_to_tensor
+from distortion.faces.alignment import ALIGNERS, ImageReadError, read_rgb
+from distortion.imaging.image_io import chips_to_tensor
 
 __all__ = ["ChipCache", "build_chip_cache", "image_folder", "list_images", "person_and_number"]
 

@@ -3,7 +3,7 @@ them, and say how long it took.
 
 ``distortion evaluate``, ``privacy``, ``distort`` and ``evaluate-backbone`` all run their networks
 through :func:`embed_batches` (G or a carrier, refinement and storage through a
-:class:`~distortion.distorter.Distorter`; F on the originals and on what is stored), on a GPU when
+:class:`~distortion.deployment.distorter.Distorter`; F on the originals and on what is stored), on a GPU when
 one is present, and count faces with :class:`FaceDetectionRates`.
 """
 
@@ -20,13 +20,13 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from distortion.distorter import Distorter
-from distortion.face_detection import DETECTORS, make_detector
-from distortion.image_io import tensor_to_chips
-from distortion.keyed_model import KeyedModel
-from distortion.keys import load_key
-from distortion.modules.distortion import load_distortion_module
+from distortion.deployment.distorter import Distorter
+from distortion.deployment.keyed_model import KeyedModel
+from distortion.deployment.keys import load_key
+from distortion.faces.detection import DETECTORS, make_detector
+from distortion.imaging.image_io import tensor_to_chips
 from distortion.modules.embedding import load_embedding
+from distortion.modules.generator import load_generator_module
 
 __all__ = [
     "EmbeddedBatch",
@@ -103,16 +103,16 @@ def load_distorter(
     ckpt: str | None, embedding: str | None, device: torch.device, refine_steps: int = 0, refine_lr: float = 0.05,
     refine_robust: bool = False, storage: str = "none", keyed: str | None = None, key: str | None = None,
 ) -> Distorter:  # fmt: skip
-    """The :class:`~distortion.distorter.Distorter` of a ``distortion fit`` checkpoint (its G and F), or of
+    """The :class:`~distortion.deployment.distorter.Distorter` of a ``distortion fit`` checkpoint (its G and F), or of
     F alone (``embedding``: a backbone name or an EmbeddingModule checkpoint), refining from noise; on
     ``device``. Exactly one of ``ckpt`` and ``embedding`` is given. A keyed checkpoint (a keyed carrier) or
-    ``keyed`` (a keyed model file, :mod:`distortion.keyed_model`) makes the store keyed, with the key in file
+    ``keyed`` (a keyed model file, :mod:`distortion.deployment.keyed_model`) makes the store keyed, with the key in file
     ``key`` (or ``$DISTORTION_KEY_FILE``)."""
     if (ckpt is None) == (embedding is None):
         raise ValueError("give exactly one of ckpt (a trained G) or embedding (F alone, refined from noise)")
     transform = None
     if ckpt is not None:
-        module = load_distortion_module(ckpt)
+        module = load_generator_module(ckpt)
         generator, f, transform = module.generator, module.embedding, module.template_transform
     else:
         generator, f = None, load_embedding(embedding)
@@ -133,7 +133,7 @@ class FaceDetectionRates:
     ``distorted``, ``reconstructed``, ...), each detector on at most its own number of images.
 
     Args:
-        limits: detector name (a key of :data:`~distortion.face_detection.DETECTORS`) -> how many images
+        limits: detector name (a key of :data:`~distortion.faces.detection.DETECTORS`) -> how many images
             of each kind it looks at (0 = all).
         seen: detectors that were part of G's loss: reported under ``seen_in_training/``, never as
             independent judges.
