@@ -20,12 +20,10 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
-# A short MNIST run of the whole pipeline (F, reader, G, test report); fails if G collapsed (docs/stability.md).
+# The demo (docs/demo.md): F, the paper's G and the carrier on MNIST, carriers of LFW faces refined from noise;
+# runs/demo/summary.png and summary.json; fails with the reason if a G collapsed.
 demo: venv
-	$(BIN)/distortion fit --config configs/mnist_embedding_mlp.yaml $(QUIET)
-	$(BIN)/distortion fit --config configs/mnist_reader.yaml --trainer.max_epochs 2 $(QUIET)
-	$(BIN)/distortion fit --config configs/mnist_generator.yaml --trainer.max_epochs 1 --data.init_args.limit_train 25000 $(QUIET)
-	$(BIN)/distortion test --config configs/mnist_generator.yaml --ckpt_path runs/mnist_generator/checkpoints/last.ckpt $(QUIET)
+	$(BIN)/distortion demo
 
 test: venv
 	$(BIN)/ruff check .

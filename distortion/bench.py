@@ -45,8 +45,7 @@ from distortion.deployment.keys import generate_key
 from distortion.deployment.refinement import noise_images, refine
 from distortion.faces.alignment import ALIGNERS
 from distortion.models import CarrierGenerator, MLPEmbedding, UNet
-from distortion.modules.generator import distortion_loss_terms
-from distortion.objective.image_distances import ImageDistance, get_image_distance, mse_distance
+from distortion.objective import Budget, ImageTerm, Objective
 from distortion.objective.losses import squared_distance
 from distortion.paths import lfw_root
 from distortion.store.bench import measure_enrol, measure_identify, measure_verify
@@ -136,7 +135,8 @@ def measure_face_generator(setting: str, batch: int = 16, repeats: int = 5) -> d
         embedding = embedding.to(memory_format=torch.channels_last)
     x = torch.from_numpy(_lfw_chips(batch)).permute(0, 3, 1, 2).float() / 255
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=setting.startswith("bf16"))
-    train = _generator_step(generator, embedding, get_image_distance("coarse_decorrelation"), x, 0.04, autocast)
+    objective = Objective(ImageTerm("coarse_decorrelation"), Budget(tau=0.04, beta=10.0))
+    train = _generator_step(generator, embedding, objective, x, autocast)
 
     def infer() -> None:
         with torch.no_grad(), autocast:
@@ -151,14 +151,14 @@ def measure_face_generator(setting: str, batch: int = 16, repeats: int = 5) -> d
 
 
 def _generator_step(
-    generator: nn.Module, embedding: nn.Module, distance: ImageDistance, x: Tensor, tau: float, autocast
+    generator: nn.Module, embedding: nn.Module, objective: Objective, x: Tensor, autocast
 ) -> Callable[[], None]:
-    """One training step of G (alpha 1, beta 10) on the fixed batch ``x``, with its own Adam."""
+    """One training step of G under ``objective`` on the fixed batch ``x``, with its own Adam."""
     optimizer = torch.optim.Adam(generator.parameters(), lr=1e-3)
 
     def step() -> None:
         with autocast:
-            loss = distortion_loss_terms(generator, embedding, distance, x, 1.0, 10.0, tau)["loss"]
+            loss = objective(generator, embedding, x, training=True)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -172,24 +172,16 @@ def measure_carrier(setting: str, batch: int = 32, repeats: int = 5, keyed: bool
     torch.manual_seed(0)
     embedding = DlibResNet().eval().requires_grad_(False)
     generator = CarrierGenerator(128, (3, 150, 150), noise_dim=16, width=4, stages=0, upsample=2)  # the config's
-    generator.bind(embedding)
     x = torch.from_numpy(_lfw_chips(batch)).permute(0, 3, 1, 2).float() / 255
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=setting.startswith("bf16"))
-    optimizer = torch.optim.Adam(generator.parameters(), lr=1e-3)
-    distance = get_image_distance("decorrelation")
     transform, key = WhitenedRotation(128, 32).fit(torch.randn(256, 128) * 0.05), generate_key()
-    distorter = Distorter(embedding, generator, transform=transform, key=key) if keyed else None
+    distorter = Distorter(embedding, generator, transform=transform if keyed else None, key=key if keyed else None)
+    objective = Objective(ImageTerm("decorrelation"), Budget(tau=0.02, beta=10.0, robust_storage=True))
+    train = _generator_step(generator, embedding, objective, x, autocast)
 
     def infer() -> None:
         with torch.no_grad(), autocast:
-            distorter(x) if keyed else generator(x)
-
-    def train() -> None:
-        with autocast:
-            loss = distortion_loss_terms(generator, embedding, distance, x, 1.0, 10.0, 0.02, robust=True)["loss"]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+            distorter(x)
 
     return {
         "case": f"lfw_{'keyed_' if keyed else ''}carrier/{setting}",
@@ -233,7 +225,7 @@ def measure(setting: str, batch: int = 64, steps: int = 30, warmup: int = 5) -> 
     embedding = MLPEmbedding((1, 28, 28), hidden=2048, dim=10).eval().requires_grad_(False)
     x = torch.rand(batch, 1, 28, 28)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled="bf16" in setting)
-    step = _generator_step(generator, embedding, mse_distance, x, 0.02, autocast)
+    step = _generator_step(generator, embedding, Objective(ImageTerm("mse"), Budget(tau=0.02, beta=10.0)), x, autocast)
 
     for _ in range(warmup):
         step()

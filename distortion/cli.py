@@ -21,6 +21,7 @@ FUNCTION_COMMANDS = {
     "distort": "distortion.commands.distort.distort",
     "privacy": "distortion.commands.privacy.privacy",
     "fit-transform": "distortion.commands.fit_transform.fit_transform",
+    "demo": "distortion.commands.demo.demo",
 }
 
 

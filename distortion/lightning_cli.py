@@ -18,9 +18,6 @@ __all__ = ["DEFAULTS", "DistortionCLI"]
 
 DEFAULTS = Path(__file__).resolve().parents[1] / "configs" / "defaults.yaml"
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
-# Model arguments that only shape evaluation (how G(x) is refined and stored, and under which key): with
-# --ckpt_path they keep the value of the config and command line instead of the checkpoint's.
-EVALUATION_SETTINGS = ("refine_steps", "refine_lr", "refine_robust", "storage", "key_file")
 
 
 class DistortionCLI(LightningCLI):
@@ -42,17 +39,6 @@ class DistortionCLI(LightningCLI):
             "--name", type=str | None, default=None,
             help="the run's name: logs in <save_dir>/<name>/version_<n>, checkpoints in <save_dir>/<name>/checkpoints",
         )  # fmt: skip
-
-    def _parse_ckpt_path(self) -> None:
-        """Lightning replaces the model's arguments by the checkpoint's hyperparameters, over the command line;
-        the :data:`EVALUATION_SETTINGS` keep what the config and command line say, so that
-        ``test --ckpt_path ... --model.init_args.storage jpeg75`` scores JPEG."""
-        subcommand = self.config.get("subcommand")
-        init_args = self.config[subcommand].model.get("init_args") if subcommand else None
-        given = {k: init_args[k] for k in EVALUATION_SETTINGS if init_args is not None and k in init_args}
-        super()._parse_ckpt_path()
-        for key, value in given.items():
-            self.config[subcommand].model.init_args[key] = value
 
     def _config(self):
         return self.config[self.subcommand] if self.subcommand else self.config

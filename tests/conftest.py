@@ -61,8 +61,8 @@ def trained(tmp_path_factory) -> dict[str, Path]:
     configs = {}
     for base, name in (("mnist_generator.yaml", "gen"), ("mnist_generator_unreadable.yaml", "gen_unreadable")):
         cfg = yaml.safe_load(make_config(base, out, name, embedding_ckpt=str(ckpts["emb"])).read_text())
-        if "perceptual_ckpt" in cfg["model"]["init_args"]:
-            cfg["model"]["init_args"]["perceptual_ckpt"] = str(ckpts["perceptual"])
+        if "perceptual" in cfg["model"]["init_args"]:
+            cfg["model"]["init_args"]["perceptual"]["ckpt"] = str(ckpts["perceptual"])
         for callback in cfg["trainer"]["callbacks"]:
             if callback["class_path"].endswith("ReaderAccuracy"):
                 callback["init_args"]["reader_ckpt"] = str(ckpts["reader"])

@@ -7,12 +7,13 @@ import json
 import lightning as L
 import pytest
 import torch
-from torch import nn
 
 from callbacks import CollapseGuard, TestReport, VerificationMetrics
 from datamodules import MNISTDataModule
 from distortion.metrics.collapse import CollapseError, collapse_reasons, output_diversity
+from distortion.models import Generator
 from distortion.modules import GeneratorModule
+from distortion.objective import Budget
 from tests.conftest import DATA
 
 
@@ -32,17 +33,17 @@ def test_collapse_reasons_name_what_went_wrong() -> None:
     assert "nearly the same image for every input: output diversity 0.020" in same
 
 
-class Constant(nn.Module):
+class Constant(Generator):
     """The collapsed G of the issue: one grey image with a bright blob, whatever the input."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
         out = torch.full_like(x, 0.1)
         out[..., 20:26, 2:8] = 0.9
         return out
 
 
 def test_a_strict_guard_fails_the_test_run_after_writing_the_report(trained, tmp_path) -> None:
-    module = GeneratorModule(Constant(), trained["embedding"], alpha=1.0, beta=10.0, tau=0.1)
+    module = GeneratorModule(Constant(), trained["embedding"], budget=Budget(tau=0.1, beta=10.0))
     datamodule = MNISTDataModule(str(DATA), batch_size=64, limit_eval=256)
     trainer = L.Trainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False,
                         callbacks=[TestReport(), VerificationMetrics(), CollapseGuard(strict=True)])  # fmt: skip

@@ -45,12 +45,14 @@ def test_generator_fit_and_test_write_the_report(trained) -> None:
 
     # With --ckpt_path, Lightning takes the model's arguments from the checkpoint; the evaluation-only
     # settings keep the command line's value, the training settings the checkpoint's.
-    main(["test", *args, "--ckpt_path", str(ckpt), "--model.init_args.storage", "jpeg75",
-          "--model.init_args.tau", "0.5"])  # fmt: skip
-    run = sorted((trained["out"] / "gen").glob("version_*"), key=lambda p: int(p.name.split("_")[1]))[-1]
-    hparams = yaml.safe_load((run / "hparams.yaml").read_text())
-    trained_tau = yaml.safe_load(open(trained["generator_config"]))["model"]["init_args"].get("tau", 0.06)
-    assert hparams["storage"] == "jpeg75" and hparams["tau"] == trained_tau != 0.5
+    main(["test", *args, "--ckpt_path", str(ckpt), "--model.init_args.enrolment.storage", "jpeg75",
+          "--model.init_args.budget.tau", "0.5"])  # fmt: skip
+    jpeg_run = sorted((trained["out"] / "gen").glob("version_*"), key=lambda p: int(p.name.split("_")[1]))[-1]
+    hparams = yaml.safe_load((jpeg_run / "hparams.yaml").read_text())
+    trained_tau = yaml.safe_load(open(trained["generator_config"]))["model"]["init_args"]["budget"]["tau"]
+    assert hparams["budget"]["tau"] == trained_tau != 0.5 and "enrolment" not in hparams  # never checkpointed
+    jpeg = json.loads((jpeg_run / "report.json").read_text())
+    assert jpeg["test/psnr"] != report["test/psnr"]  # the stored images were JPEG copies
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -60,8 +62,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("--model.init_args.image_distance=psnr", "unknown image distance 'psnr'"),
-        ("--model.init_args.alpha=-1", "alpha must be >= 0, got -1.0"),
+        ("--model.init_args.image.distance=psnr", "unknown image distance 'psnr'"),
+        ("--model.init_args.image.alpha=-1", "alpha and warmup_steps must be >= 0, got -1.0"),
         ("--model.init_args.embedding_ckpt=/nonexistent/f.ckpt", "checkpoint '/nonexistent/f.ckpt' not found"),
         ("--data.init_args.data_dir=/nonexistent", "/nonexistent/MNIST/raw/train-images-idx3-ubyte not found"),
     ],

@@ -7,6 +7,7 @@ import torch
 from torchvision.datasets import MNIST
 
 from distortion.deployment.distorter import Distorter
+from distortion.deployment.enrolment import Enrolment
 from distortion.deployment.refinement import noise_images, refine
 from distortion.imaging.statistics import pearson
 from distortion.imaging.storage import store
@@ -54,10 +55,12 @@ def test_robust_refinement_keeps_the_match_once_stored(setting) -> None:
 def test_a_distorter_without_g_starts_from_noise_and_refuses_bad_settings(setting) -> None:
     embedding, x = setting
     torch.manual_seed(2)
-    stored = Distorter(embedding, None, refine_steps=40, storage="png")(x)
+    stored = Distorter(embedding, None, Enrolment(refine_steps=40, storage="png"))(x)
     assert torch.equal(stored, torch.round(stored * 255) / 255)
     assert float(squared_distance(embedding(stored), embedding(x)).mean()) < 0.05
     with pytest.raises(ValueError, match="refine_steps must be >= 0"):
-        Distorter(embedding, None, refine_steps=-1)
+        Enrolment(refine_steps=-1)
     with pytest.raises(ValueError, match="unknown storage"):
-        Distorter(embedding, None, storage="bmp")
+        Enrolment(storage="bmp")
+    with pytest.raises(ValueError, match="without a G, images start from noise"):
+        Distorter(embedding, None)

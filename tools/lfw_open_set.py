@@ -25,6 +25,7 @@ import torch
 
 from distortion.commands.evaluation import embed_batches, load_distorter, resolve_device
 from distortion.commands.fit_transform import cached_lfw_templates, training_keys
+from distortion.deployment.enrolment import Enrolment
 from distortion.deployment.keyed_templates import DiscriminantRotation, KeyedRotation, WhitenedRotation
 from distortion.deployment.keys import generate_key
 from distortion.faces.chip_cache import ChipCache
@@ -68,8 +69,8 @@ def main() -> None:
                                                     [ids[i] for i in mated], t[non_mated])  # fmt: skip
     if args.ckpt or args.embedding:
         device = resolve_device("auto")
-        distorter = load_distorter(args.ckpt, args.embedding, device, args.refine_steps, storage="png",
-                                   keyed=args.keyed, key=args.key)  # fmt: skip
+        enrolment = Enrolment(args.refine_steps, storage="png", key=args.key)
+        distorter = load_distorter(args.ckpt, args.embedding, device, enrolment, args.keyed)
         cache = ChipCache.load(cache_dir)
         rows = cache.rows()
         batches = cache.batches([rows[keys[i]] for i in gallery], 32)

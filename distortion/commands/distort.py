@@ -18,6 +18,7 @@ from PIL import Image
 
 from distortion.backbones import require_face_backbone
 from distortion.commands.evaluation import EmbeddedBatch, embed_batches, load_distorter, resolve_device
+from distortion.deployment.enrolment import Enrolment
 from distortion.faces.chip_cache import build_chip_cache, image_folder
 from distortion.imaging.image_io import tensor_to_chips
 
@@ -45,12 +46,8 @@ def distort(
     batch_size: int = 16,
     workers: int | None = None,
     device: str = "auto",
-    refine_steps: int = 0,
-    refine_lr: float = 0.05,
-    refine_robust: bool = False,
-    storage: str = "png",
+    enrolment: Enrolment = Enrolment(storage="png"),
     keyed: str | None = None,
-    key: str | None = None,
     seed: int = 0,
 ) -> dict:
     """Align, distort and save every photo under ``input``.
@@ -62,20 +59,17 @@ def distort(
         batch_size: photos per forward pass.
         workers: processes for alignment (default: every core).
         device: ``auto`` (the GPU when there is one), ``cpu``, ``cuda``, ...
-        refine_steps: refine each distorted image against F for this many steps.
-        refine_lr: the refinement's learning rate.
-        refine_robust: refine through random storage round trips.
-        storage: the embeddings are computed on the image as the file keeps it: ``png`` (the files
-            written here), or ``jpeg75`` etc. to see what a JPEG copy would keep.
+        enrolment: refinement against F, the storage the embeddings see (``png``: the files written here, or
+            ``jpeg75`` etc. to see what a JPEG copy would keep), and a keyed store's key file
+            (``--enrolment.key``, or ``$DISTORTION_KEY_FILE``): its fingerprint is recorded beside the carriers in
+            ``embeddings.json``, which then holds the keyed templates F(stored).
         keyed: a keyed model file (``distortion fit-transform``) when ``ckpt`` is a plain carrier; a keyed
             carrier's checkpoint has its own.
-        key: the key file of a keyed store (or ``$DISTORTION_KEY_FILE``); its fingerprint is recorded beside
-            the carriers in ``embeddings.json``, which then holds the keyed templates F(stored).
         seed: seed of the noise (carriers).
     """
     torch.manual_seed(seed)
     run_device = resolve_device(device)
-    distorter = load_distorter(ckpt, None, run_device, refine_steps, refine_lr, refine_robust, storage, keyed, key)
+    distorter = load_distorter(ckpt, None, run_device, enrolment, keyed)
     aligner = require_face_backbone(distorter.embedding, "distortion distort").aligner
     out_dir = Path(out)
     folder = image_folder(input)
@@ -87,7 +81,7 @@ def distort(
     results: dict[str, dict] = {}
     for s, batch in enumerate(embed_batches(batches, distorter.embedding, run_device, distorter, desc="distort")):
         _save(batch, aligned[s * batch_size : (s + 1) * batch_size], base, out_dir, results)
-    summary = {"checkpoint": str(ckpt), "storage": storage, "key_fingerprint": distorter.fingerprint,
+    summary = {"checkpoint": str(ckpt), "storage": enrolment.storage, "key_fingerprint": distorter.fingerprint,
                "distorted": len(results), "skipped": skipped, "images": results}  # fmt: skip
     (out_dir / "embeddings.json").write_text(json.dumps(summary, indent=1))
     centred = sum(1 for r in results.values() if r["face_found_by"] == "centre")

@@ -36,6 +36,7 @@ from distortion.commands.evaluation import (
     resolve_device,
 )
 from distortion.deployment.distorter import Distorter
+from distortion.deployment.enrolment import Enrolment
 from distortion.faces.chip_cache import ChipCache, build_chip_cache
 from distortion.faces.lfw_protocol import ImageKey, LFWProtocol, pair_table
 from distortion.metrics.content import ContentMeans
@@ -65,6 +66,7 @@ def _run(
     """Distort and embed every image of ``keys``; the statistics (``means`` when given) only on the ``test``
     images."""
     gathered = _Pass()
+    people = {name: i for i, name in enumerate(sorted({name for name, _ in keys}))}
     rows = cache.rows()
     batches = cache.batches([rows[k] for k in keys], batch_size)
     for s, batch in enumerate(embed_batches(batches, distorter.embedding, device, distorter, desc="evaluate")):
@@ -75,8 +77,9 @@ def _run(
         if not chosen.any():
             continue
         x, g = batch.x[chosen], batch.stored[chosen]
-        if means is not None:
-            means.update(x, g)
+        if means is not None:  # beside the same statistics against another person's photo
+            labels = torch.tensor([people[k[0]] for k, c in zip(batch_keys, chosen.tolist()) if c])
+            means.update(x, g, labels)
         gathered.shift.append((batch.emb_x[chosen] - batch.emb_stored[chosen]).norm(dim=1).cpu())
         gathered.grid += list(zip(x.cpu(), g.cpu()))[: 16 - len(gathered.grid)]
         faces.update("original", x)
@@ -92,12 +95,8 @@ def evaluate(
     out: str | None = None,
     batch_size: int = 32,
     device: str = "auto",
-    refine_steps: int = 0,
-    refine_lr: float = 0.05,
-    refine_robust: bool = False,
-    storage: str = "none",
+    enrolment: Enrolment = Enrolment(),
     keyed: str | None = None,
-    key: str | None = None,
     faces: FaceDetectors = FaceDetectors(),
     image_metrics: bool = True,
     limit: int = 0,
@@ -108,17 +107,16 @@ def evaluate(
 
     Args:
         ckpt: a GeneratorModule checkpoint trained on faces.
-        embedding: instead of ``ckpt``: F alone (``dlib``, ``facenet``); needs ``refine_steps``.
+        embedding: instead of ``ckpt``: F alone (``dlib``, ``facenet``); needs ``enrolment.refine_steps``.
         data, cache: the LFW root (``$DISTORTION_DATA/lfw``) and chip cache (``$DISTORTION_CACHE/lfw_<aligner>``).
         out: the report folder; default ``<checkpoints>/../lfw_report`` (F alone: ``runs/<F>_refined/lfw_report``).
         batch_size: images per forward pass.
         device: ``auto`` (the GPU when there is one), ``cpu``, ``cuda``, ``cuda:1``, ...
-        refine_steps, refine_lr, refine_robust: refine each stored image against F for this many steps
-            (0 = G's output as it is), at this lr, through random storage round trips or not.
-        storage: score the images as stored: ``none``, ``png``, ``jpeg90``, ``jpeg75``, ``resize0.8``, ...
+        enrolment: how each stored image is made (:class:`~distortion.deployment.enrolment.Enrolment`): refined
+            against F (``--enrolment.refine_steps``), stored (``--enrolment.storage png``, ``jpeg75``, ...), and
+            for a keyed store the key file (``--enrolment.key``, or ``$DISTORTION_KEY_FILE``): the deployment then
+            compares carriers with keyed photos, ``T_k(F(probe))``.
         keyed: a keyed model file (``distortion fit-transform``) for F alone; a keyed carrier's checkpoint has its own.
-        key: the key file of a keyed store (or ``$DISTORTION_KEY_FILE``): the deployment then compares carriers
-            with keyed photos, ``T_k(F(probe))``.
         faces: the face detectors, on the first N View 2 images, originals and stored (0 = all 7,701).
         image_metrics: the change of content and other image statistics (false skips them, the slowest
             part on a CPU, where only verification matters, e.g. storage variants).
@@ -129,7 +127,7 @@ def evaluate(
     """
     torch.manual_seed(seed)
     run_device = resolve_device(device)
-    distorter = load_distorter(ckpt, embedding, run_device, refine_steps, refine_lr, refine_robust, storage, keyed, key)
+    distorter = load_distorter(ckpt, embedding, run_device, enrolment, keyed)
     face = require_face_backbone(distorter.embedding, "distortion evaluate")
     protocol = LFWProtocol.load(lfw_root(data))
     chips = build_chip_cache(protocol.root, cache or default_cache_dir(face.aligner), face.aligner)
@@ -138,11 +136,12 @@ def evaluate(
     found, means = faces.counter(), ContentMeans().to(run_device) if image_metrics else None
     timer = Timer(run_device)
     gathered = _run(distorter, chips, keys, protocol.view2_images(), batch_size, run_device, means, found)
-    report: dict = {"checkpoint": ckpt, "embedding": embedding or type(face).__name__, "refine_steps": refine_steps,
-                    "storage": storage, "key_fingerprint": distorter.fingerprint}  # fmt: skip
+    report: dict = {"checkpoint": ckpt, "embedding": embedding or type(face).__name__,
+                    "refine_steps": enrolment.refine_steps, "storage": enrolment.storage,
+                    "key_fingerprint": distorter.fingerprint}  # fmt: skip
     for name, sides in _comparisons(gathered, distorter).items():
         report[name] = protocol.report(*sides)
-    report["distortion"] = (means.compute() if means else {}) | {"images": sum(len(s) for s in gathered.shift)}
+    report["content"] = (means.compute() if means else {}) | {"images": sum(len(s) for s in gathered.shift)}
     report["face_detected"] = found.rates()
     report["embedding_shift"] = _distribution(torch.cat(gathered.shift)) if gathered.shift else {}
     report["timing"] = timer.section(len(keys))

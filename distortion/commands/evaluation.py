@@ -21,8 +21,8 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from distortion.deployment.distorter import Distorter
+from distortion.deployment.enrolment import Enrolment
 from distortion.deployment.keyed_model import KeyedModel
-from distortion.deployment.keys import load_key
 from distortion.faces.detection import DETECTORS, make_detector
 from distortion.imaging.image_io import tensor_to_chips
 from distortion.modules.embedding import load_embedding
@@ -100,14 +100,17 @@ def default_out(ckpt: str | None, embedding: str | None, folder: str) -> Path:
 
 
 def load_distorter(
-    ckpt: str | None, embedding: str | None, device: torch.device, refine_steps: int = 0, refine_lr: float = 0.05,
-    refine_robust: bool = False, storage: str = "none", keyed: str | None = None, key: str | None = None,
-) -> Distorter:  # fmt: skip
-    """The :class:`~distortion.deployment.distorter.Distorter` of a ``distortion fit`` checkpoint (its G and F), or of
-    F alone (``embedding``: a backbone name or an EmbeddingModule checkpoint), refining from noise; on
+    ckpt: str | None,
+    embedding: str | None,
+    device: torch.device,
+    enrolment: Enrolment = Enrolment(),
+    keyed: str | None = None,
+) -> Distorter:
+    """The :class:`~distortion.deployment.distorter.Distorter` of a ``distortion fit`` checkpoint (its G and F), or
+    of F alone (``embedding``: a backbone name or an EmbeddingModule checkpoint), refining from noise; on
     ``device``. Exactly one of ``ckpt`` and ``embedding`` is given. A keyed checkpoint (a keyed carrier) or
-    ``keyed`` (a keyed model file, :mod:`distortion.deployment.keyed_model`) makes the store keyed, with the key in file
-    ``key`` (or ``$DISTORTION_KEY_FILE``)."""
+    ``keyed`` (a keyed model file, :mod:`distortion.deployment.keyed_model`) makes the store keyed, with the key
+    of ``enrolment.key`` (or ``$DISTORTION_KEY_FILE``)."""
     if (ckpt is None) == (embedding is None):
         raise ValueError("give exactly one of ckpt (a trained G) or embedding (F alone, refined from noise)")
     transform = None
@@ -116,16 +119,10 @@ def load_distorter(
         generator, f, transform = module.generator, module.embedding, module.template_transform
     else:
         generator, f = None, load_embedding(embedding)
-        if refine_steps < 1:
-            raise ValueError("without a G, images start from noise: give refine_steps >= 1")
     place(device, generator, f)
     if keyed is not None:
         transform = KeyedModel.load(keyed).transform
-    secret = load_key(key) if transform is not None else None
-    transform = transform.to(device) if transform is not None else None
-    return Distorter(
-        f, generator, refine_steps, refine_lr, refine_robust, storage=storage, transform=transform, key=secret
-    )
+    return Distorter(f, generator, enrolment, transform=transform.to(device) if transform is not None else None)
 
 
 class FaceDetectionRates:

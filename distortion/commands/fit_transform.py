@@ -17,13 +17,14 @@ from datamodules.lfw import identity_split
 from datamodules.lfw_pairs import VIEW_FILES, read_pairs
 from distortion.commands.evaluation import embed_batches, place, resolve_device
 from distortion.deployment.distorter import Distorter
+from distortion.deployment.enrolment import Enrolment
 from distortion.deployment.keyed_model import KeyedModel, make_transform
 from distortion.deployment.keyed_templates import random_key
 from distortion.faces.chip_cache import ChipCache, build_chip_cache
 from distortion.faces.lfw_protocol import ImageKey
+from distortion.metrics.verification import calibrate_threshold
 from distortion.modules.embedding import load_embedding
 from distortion.paths import default_cache_dir, lfw_root
-from distortion.reporting.keyed_report import calibrate_threshold
 
 __all__ = ["cached_lfw_templates", "fit_transform", "lfw_templates", "training_keys"]
 
@@ -49,9 +50,7 @@ def fit_transform(
     transform: str = "whitened_rotation",
     components: int = 32,
     bits: int = 64,
-    refine_steps: int = 150,
-    refine_lr: float = 0.05,
-    storage: str = "png",
+    enrolment: Enrolment = Enrolment(refine_steps=150, storage="png"),
     calibrate: int = 256,
     data: str | None = None,
     cache: str | None = None,
@@ -66,7 +65,7 @@ def fit_transform(
         transform: ``whitened_rotation``, ``discriminant_rotation``, ``rotation`` or ``sign_projection``.
         components: principal axes the transform reads.
         bits: the code length of ``sign_projection``.
-        refine_steps, refine_lr, storage: how the deployment makes its carriers (refinement from noise).
+        enrolment: how the deployment makes its carriers (refinement from noise: ``refine_steps`` >= 1).
         calibrate: training images whose carriers set the threshold (0: no threshold).
         data, cache: the LFW root and the chip cache.
         device: ``auto``, ``cpu``, ``cuda``, ...
@@ -87,8 +86,7 @@ def fit_transform(
     if calibrate:
         chosen = torch.randperm(len(keys), generator=torch.Generator().manual_seed(seed))[:calibrate].tolist()
         key = random_key()
-        distorter = Distorter(f, None, refine_steps, refine_lr, storage=storage, transform=fitted.to(run_device),
-                              key=key)  # fmt: skip
+        distorter = Distorter(f, None, enrolment, fitted.to(run_device), key)
         rows = chips.rows()
         batches = chips.batches([rows[keys[i]] for i in chosen], 32)
         stored = torch.cat([b.emb_stored.cpu() for b in embed_batches(batches, f, run_device, distorter, "calibrate")])

@@ -22,8 +22,8 @@ from datamodules.base import seeded_subset
 from distortion.attacks.inversion import AttackBudget, TemplateInverter, train_inverter
 from distortion.deployment.distorter import Distorter
 from distortion.deployment.keys import generate_key
-from distortion.metrics.verification import accept_rate, pair_scores, threshold_at_far
-from distortion.reporting.keyed_report import FAR, KeyedTemplates, keyed_sections
+from distortion.metrics.verification import FAR, accept_rate, pair_scores, threshold_at_far
+from distortion.reporting.keyed_report import KeyedTemplates, keyed_sections
 
 __all__ = ["keyed_privacy"]
 

@@ -15,7 +15,7 @@
 - A second recognizer: whether another embedding network still matches the stored image to x.
 
 What is stored is a G's output (``ckpt``) or F's refinement from noise (``embedding`` with
-``refine_steps``), optionally refined and passed through a storage format. Everything runs on the GPU
+``enrolment.refine_steps``), optionally refined and passed through a storage format. Everything runs on the GPU
 when there is one. Writes ``report.json``, ``report.md``, ``grid.png`` (originals, stored, H, H'),
 ``unlinkability.png`` and its scores ``unlinkability_scores.npz`` into ``out``, and logs them to an
 (offline by default) W&B run.
@@ -48,6 +48,7 @@ from distortion.commands.evaluation import (
 )
 from distortion.commands.keyed_privacy import keyed_privacy
 from distortion.deployment.distorter import Distorter
+from distortion.deployment.enrolment import Enrolment
 from distortion.imaging.statistics import psnr, ssim
 from distortion.metrics.unlinkability import global_unlinkability
 from distortion.metrics.verification import (
@@ -93,12 +94,8 @@ def privacy(
     cache: str | None = None,
     out: str | None = None,
     device: str = "auto",
-    refine_steps: int = 0,
-    refine_lr: float = 0.05,
-    refine_robust: bool = False,
-    storage: str = "none",
+    enrolment: Enrolment = Enrolment(),
     keyed: str | None = None,
-    key: str | None = None,
     attack: AttackBudget = AttackBudget(),
     limit_pairs: int = 0,
     faces: FaceDetectors = FaceDetectors(images=500, cnn_images=100),
@@ -117,11 +114,11 @@ def privacy(
         data, cache: the data root (``$DISTORTION_DATA``); faces: the chip cache (``$DISTORTION_CACHE/lfw_<aligner>``).
         out: the report folder; default ``<folder of the checkpoints>/../privacy``.
         device: ``auto`` (the GPU when there is one), ``cpu``, ``cuda``, ...
-        refine_steps, refine_lr, refine_robust: refine each stored image against F (see ``evaluate``).
-        storage: the attackers and the scores see the images as stored (``none``, ``png``, ``jpeg75``, ...).
+        enrolment: how each stored image is made (see ``evaluate``): the attackers and the scores see the images
+            as stored (``--enrolment.storage png``); a keyed store's key file (``--enrolment.key``, or
+            ``$DISTORTION_KEY_FILE``) adds the ``keyed`` sections (replay, linkage across keys, the insider,
+            inversion without the key, revocation; docs/keyed.md).
         keyed: a keyed model file (``distortion fit-transform``) for F alone; a keyed carrier's checkpoint has its own.
-        key: the key file of a keyed store (or ``$DISTORTION_KEY_FILE``); adds the ``keyed`` sections (replay,
-            linkage across keys, the insider, inversion without the key, revocation; docs/keyed.md).
         attack: the attackers' training: photos, steps, batch size, lr and U-Net size.
         limit_pairs: score only the first N test pairs (0 = all: MNIST 10,000, LFW View 2 6,000).
         faces: the face detectors (LFW only), on the first N test images of each kind.
@@ -131,9 +128,8 @@ def privacy(
     """
     torch.manual_seed(seed)
     run_device = resolve_device(device)
-    options = dict(refine_steps=refine_steps, refine_lr=refine_lr, refine_robust=refine_robust, storage=storage)
-    distorter = load_distorter(ckpt, embedding, run_device, **options, keyed=keyed, key=key)
-    renewed = load_distorter(renewed_ckpt, None, run_device, **options) if renewed_ckpt else None
+    distorter = load_distorter(ckpt, embedding, run_device, enrolment, keyed)
+    renewed = load_distorter(renewed_ckpt, None, run_device, enrolment) if renewed_ckpt else None
     second, reader = _judges(second_embedding, reader_ckpt, run_device)  # inputs checked before training
     face = distorter.embedding if isinstance(distorter.embedding, FaceBackbone) else None
     datamodule = _datamodule(face, data, cache, batch_size, seed)
@@ -143,7 +139,8 @@ def privacy(
     found = faces.counter() if face else None
     table, grid = _score(distorter, attackers, renewed, second, reader, found, datamodule, batch_size, limit_pairs)
     report: dict = {"checkpoint": ckpt, "embedding": embedding, "renewed_checkpoint": renewed_ckpt,
-                    "refine_steps": refine_steps, "storage": storage, "pairs": len(table["same"])}  # fmt: skip
+                    "refine_steps": enrolment.refine_steps, "storage": enrolment.storage,
+                    "pairs": len(table["same"])}  # fmt: skip
     report |= _sections(table, attackers, found, out_dir, renewed is not None, second_embedding)
     if distorter.keyed:  # one report section per attack: keyed_replay, keyed_linkage, ...
         keyed_sections = keyed_privacy(distorter, datamodule.datasets["train"], datamodule.datasets["test"], attack,

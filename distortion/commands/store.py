@@ -20,6 +20,7 @@ import jsonargparse
 import torch
 
 from distortion.commands.evaluation import load_distorter, resolve_device
+from distortion.deployment.enrolment import Enrolment
 from distortion.deployment.keyed_model import operating_threshold
 from distortion.deployment.keys import generate_key, write_key
 from distortion.store.backends import open_existing_store
@@ -48,8 +49,8 @@ def _system_arguments(parser: jsonargparse.ArgumentParser) -> None:
 def _system(args) -> BiometricSystem:
     torch.manual_seed(args.seed)
     device = resolve_device(args.device)
-    distorter = load_distorter(args.ckpt, args.embedding, device, args.refine_steps, storage="png",
-                               keyed=args.keyed, key=args.key)  # fmt: skip
+    enrolment = Enrolment(args.refine_steps, storage="png", key=args.key)
+    distorter = load_distorter(args.ckpt, args.embedding, device, enrolment, args.keyed)
     threshold = args.threshold or operating_threshold(args.ckpt, args.keyed) or DEFAULT_THRESHOLD
     return BiometricSystem(args.store, distorter, type(distorter.embedding).__name__, threshold)
 

@@ -2,7 +2,7 @@
 
 ``distortion sweep --config configs/mnist_generator.yaml --alphas [0.5,1,2] --betas [1,10]``
 runs the grid of alpha and beta; ``--grid`` adds any other config values, e.g.
-``--grid '{"model.init_args.gamma": [0.5, 2], "model.init_args.image_distance": [{"decorrelation": 1}]}'``
+``--grid '{"model.init_args.perceptual.gamma": [0.5, 2], "model.init_args.image.distance": [{"decorrelation": 1}]}'``
 (the full product of all lists is run). It writes ``sweep.csv``, ``sweep.md`` and ``sweep.png``
 (distortion and reader accuracy against the deployment EER, one point per run, with the Pareto front)
 into ``--out``; a run whose folder already holds a test report is not run again, so a killed sweep
@@ -65,7 +65,8 @@ class SweepRunCLI(DistortionCLI):
 
 
 def short_key(key: str) -> str:
-    """The column and folder name of a swept config key: its last part (``model.init_args.gamma`` -> ``gamma``)."""
+    """The column and folder name of a swept config key: its last part
+    (``model.init_args.perceptual.gamma`` -> ``gamma``)."""
     return key.rsplit(".", 1)[-1]
 
 
@@ -85,7 +86,7 @@ def setting_name(setting: dict[str, Any]) -> str:
 
 
 def run_one(config: str, setting: dict[str, Any], out: Path, extra: list[str]) -> dict[str, Any]:
-    """Fit and test one generator with the config values ``setting`` (``{"model.init_args.alpha": 2.0}``);
+    """Fit and test one generator with the config values ``setting`` (``{"model.init_args.image.alpha": 2.0}``);
     return its test report with the setting's values added under their last key part."""
     run_dir = out / setting_name(setting)
     summary = {**{short_key(key): value for key, value in setting.items()}, "run": run_dir.name}
@@ -186,7 +187,7 @@ def sweep_main(argv: list[str]) -> list[dict[str, Any]]:
         parser.error(f"alphas and betas must be >= 0, got {cfg.alphas} and {cfg.betas}")
     if any(not values for values in cfg.grid.values()):
         parser.error(f"every --grid key needs at least one value, got {cfg.grid}")
-    grid = {"model.init_args.alpha": cfg.alphas, "model.init_args.beta": cfg.betas, **cfg.grid}
+    grid = {"model.init_args.image.alpha": cfg.alphas, "model.init_args.budget.beta": cfg.betas, **cfg.grid}
     grid = {key: values for key, values in grid.items() if values}
     if not grid:
         parser.error("nothing to sweep: give --alphas, --betas or --grid")

@@ -1,4 +1,4 @@
-"""What a deployment stores for a photo x: G(x), optionally refined against F, as it comes back from
+"""What a deployment stores for a photo x: G(x, F(x)), optionally refined against F, as it comes back from
 storage. Every command that distorts images (and the Lightning test stage) goes through it."""
 
 from __future__ import annotations
@@ -6,31 +6,26 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from distortion.deployment.enrolment import Enrolment
 from distortion.deployment.keyed_templates import TemplateTransform
-from distortion.deployment.keys import Key
+from distortion.deployment.keys import Key, load_key
 from distortion.deployment.refinement import noise_images, refine
-from distortion.imaging.storage import check_storage, store
-from distortion.models.carrier import CarrierGenerator
+from distortion.imaging.storage import store
 
 __all__ = ["Distorter"]
 
 
 class Distorter:
-    """``stored(x) = store(refine(G(x) or noise, target), storage)`` with ``target = F(x)``, or
-    ``T_k(F(x))`` for a keyed store (``transform`` and ``key``): then a carrier generator draws the keyed
-    template (or refinement starts from noise), and the matcher keys every probe (:meth:`probe`).
+    """``stored(x) = store(refine(G(x, target) or noise, target), storage)`` with ``target = F(x)``, or
+    ``T_k(F(x))`` for a keyed store (``transform`` and a key): then G must be one that reads only the
+    template (a carrier) or refinement starts from noise, and the matcher keys every probe (:meth:`probe`).
 
     Args:
-        embedding: the frozen F (refinement's target and guide).
-        generator: G; ``None`` starts every image from pure noise (then ``refine_steps`` should be > 0).
-        refine_steps: per-image optimisation steps against F (0: G's output as it is).
-        refine_lr: Adam's learning rate of the refinement.
-        refine_robust: refine through random storage round trips (see :func:`~distortion.deployment.refinement.refine`).
-        refine_autocast: run F in bfloat16 during refinement.
-        storage: how the image is stored (``none``, ``png``, ``jpeg75``, ``resize0.8``, ...; see
-            :mod:`distortion.imaging.storage`).
-        transform: a fitted keyed transform (:mod:`distortion.deployment.keyed_templates`); needs ``key``.
-        key: the deployment's secret key.
+        embedding: the frozen F (the target and the refinement's guide).
+        generator: G; ``None`` starts every image from pure noise (then ``enrolment.refine_steps`` must be > 0).
+        enrolment: refinement, storage and the key file (:class:`~distortion.deployment.enrolment.Enrolment`).
+        transform: a fitted keyed transform (:mod:`distortion.deployment.keyed_templates`): the store is keyed.
+        key: the deployment's secret key; default: the key of ``enrolment.key`` (or of the environment).
 
     Noise (the start without G, and a carrier generator's own) comes from the global random state,
     so ``torch.manual_seed`` makes a run repeatable. A plain object holding references: the networks
@@ -41,33 +36,29 @@ class Distorter:
         self,
         embedding: nn.Module,
         generator: nn.Module | None = None,
-        refine_steps: int = 0,
-        refine_lr: float = 0.05,
-        refine_robust: bool = False,
-        refine_autocast: bool = False,
-        storage: str = "none",
+        enrolment: Enrolment = Enrolment(),
         transform: TemplateTransform | None = None,
         key: Key | None = None,
     ) -> None:
-        if refine_steps < 0 or refine_lr <= 0:
-            raise ValueError(f"refine_steps must be >= 0 and refine_lr > 0, got {refine_steps}, {refine_lr}")
-        if (transform is None) != (key is None):
-            raise ValueError("a keyed store needs both a fitted transform and a key")
-        if transform is not None and generator is not None and not isinstance(generator, CarrierGenerator):
-            raise ValueError(f"a keyed store draws T_k(F(x)): it needs a carrier generator or refinement from noise, "
-                             f"not {type(generator).__name__}, which reads x itself")  # fmt: skip
+        if generator is None and enrolment.refine_steps < 1:
+            raise ValueError("without a G, images start from noise: give refine_steps >= 1")
+        if transform is None and key is not None:
+            raise ValueError("a key without a transform: a keyed store needs a fitted transform too")
+        if transform is not None and generator is not None and generator.reads_image:
+            name = type(generator).__name__
+            raise ValueError(f"a keyed store draws T_k(F(x)): it needs a generator that reads only the template "
+                             f"(a carrier) or refinement from noise, not {name}, which reads x")  # fmt: skip
         if transform is not None:
             transform.check_fitted()
+            key = key if key is not None else load_key(enrolment.key)
         self.transform, self.key = transform, key
-        self.embedding, self.generator = embedding, generator
-        self.refine_steps, self.refine_lr = refine_steps, refine_lr
-        self.refine_robust, self.refine_autocast = refine_robust, refine_autocast
-        self.storage = check_storage(storage)
+        self.embedding, self.generator, self.enrolment = embedding, generator, enrolment
 
     @property
     def is_identity_of_g(self) -> bool:
         """Whether the stored image is G's output unchanged (no refinement, no storage, no key)."""
-        return self.generator is not None and self.refine_steps == 0 and self.storage == "none" and not self.keyed
+        e = self.enrolment
+        return self.generator is not None and e.refine_steps == 0 and e.storage == "none" and not self.keyed
 
     @property
     def keyed(self) -> bool:
@@ -85,23 +76,23 @@ class Distorter:
     def finish(self, x: Tensor, start: Tensor, emb: Tensor | None = None) -> Tensor:
         """Refine ``start`` (G's output for ``x``) towards the target of ``emb`` = F(x) (computed when
         ``None``), then store it."""
-        if self.refine_steps:
+        e = self.enrolment
+        if e.refine_steps:
             if emb is None:
                 with torch.no_grad():
                     emb = self.embedding(x)
-            start = refine(start, self.embedding, self.probe(emb.float()), self.refine_steps, self.refine_lr,
-                           self.refine_robust, self.refine_autocast)  # fmt: skip
-        return store(start.float().clamp(0, 1), self.storage)
+            start = refine(start, self.embedding, self.probe(emb.float()), e.refine_steps, e.refine_lr,
+                           e.refine_robust, e.refine_autocast)  # fmt: skip
+        return store(start.float().clamp(0, 1), e.storage)
 
     def __call__(self, x: Tensor, target: Tensor | None = None) -> Tensor:
         """The stored images for originals ``x`` ``(B, C, H, W)`` in ``[0, 1]``; ``target`` is F(x) when
         the caller has it already."""
         with torch.no_grad():
-            if self.keyed and self.generator is not None:
-                target = self.embedding(x).float() if target is None else target
-                start = self.generator.decode(self.probe(target))
-            elif self.generator is not None:
-                start = self.generator(x)
+            if target is None:
+                target = self.embedding(x).float()
+            if self.generator is not None:
+                start = self.generator(x, self.probe(target))
             else:
                 start = noise_images(x.shape, x.device)
         return self.finish(x, start, target)

@@ -16,6 +16,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAUROC, BinaryEER, BinaryROC
 
 T = TypeVar("T")
+FAR = 1e-3  # a deployment's operating point: false accepts at 0.1%
 
 
 class Comparison(NamedTuple):
@@ -153,3 +154,14 @@ def kfold_accuracy(scores: Tensor, same: Tensor, folds: Tensor) -> Tensor:
         threshold = best_threshold(scores[~test], same[~test])
         accuracies.append(accuracy_at_threshold(scores[test], same[test], threshold))
     return torch.tensor(accuracies, dtype=torch.float64)
+
+
+def calibrate_threshold(
+    stored: Tensor, probes: Tensor, labels: Tensor, far: float = FAR, max_people: int = 2000
+) -> Tensor:
+    """The deployment's operating threshold: FAR ``far`` over every pair of ``stored`` templates and keyed
+    ``probes`` of different people (training people; at most ``max_people`` rows)."""
+    stored, probes, labels = stored[:max_people], probes[:max_people], labels[:max_people]
+    scores = 1.0 / (1.0 + torch.cdist(stored.double(), probes.double()))
+    impostor = labels[:, None] != labels[None, :]
+    return threshold_at_far(scores[impostor], far)

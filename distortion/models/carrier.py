@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from distortion.models.generator import Generator
+
 __all__ = ["CarrierGenerator"]
 
 
@@ -16,7 +18,7 @@ def _up_block(c_in: int, c_out: int) -> nn.Sequential:
                          nn.ReLU(inplace=True))  # fmt: skip
 
 
-class CarrierGenerator(nn.Module):
+class CarrierGenerator(Generator):
     """``G(x) = sigmoid(noise_scale * n + D(F(x), z))``: a decoder ``D`` of the embedding F(x) and a noise
     code ``z``, on a background of pixel noise ``n``; ``n`` and ``z`` are drawn afresh at every call.
 
@@ -27,8 +29,8 @@ class CarrierGenerator(nn.Module):
     3x3 convolution gives the pattern, resized to the image size (bilinear) when the sizes differ.
     Patterns at ``1 / upsample`` of the resolution (``upsample > 1``) survive JPEG and resizing better.
 
-    F is bound by the module that owns it (:meth:`bind`, done by
-    :class:`~distortion.modules.GeneratorModule`), never registered here: checkpoints hold F once.
+    Called like every :class:`~distortion.models.generator.Generator`, ``G(x, template)``; it reads only
+    the template (``reads_image = False``), so it may draw a keyed ``T_k(F(x))`` as well as F(x).
 
     Args:
         embedding_dim: size of F's embedding (10 for the paper's MNIST MLP, 128 for dlib's ResNet).
@@ -39,6 +41,8 @@ class CarrierGenerator(nn.Module):
         upsample: the decoder works at ``1 / upsample`` of the image size (1 = full resolution).
         noise_scale: standard deviation of the pixel noise in logit space (0 = no background noise).
     """
+
+    reads_image = False
 
     def __init__(
         self,
@@ -60,27 +64,14 @@ class CarrierGenerator(nn.Module):
         self.project = nn.Linear(embedding_dim + noise_dim, math.prod(self.start))
         self.blocks = nn.Sequential(*(_up_block(width * 2 ** (s + 1), width * 2**s) for s in reversed(range(stages))))
         self.head = nn.Conv2d(width, channels, 3, padding=1)
-        self._embedding: tuple[nn.Module, ...] = ()
 
-    def bind(self, embedding: nn.Module) -> None:
-        """Use ``embedding`` as F in :meth:`forward` (kept outside this module's parameters and state)."""
-        self._embedding = (embedding,)
-
-    def decode(self, emb: Tensor) -> Tensor:
-        """Carriers ``(B, C, H, W)`` in ``[0, 1]`` for embeddings ``(B, D)``, with fresh noise."""
-        b = emb.shape[0]
-        z = torch.randn(b, self.noise_dim, device=emb.device)
-        h = F.relu(self.project(torch.cat([emb.float(), z], 1))).view(b, *self.start)
+    def forward(self, x: Tensor, template: Tensor) -> Tensor:
+        """Carriers ``(B, C, H, W)`` in ``[0, 1]`` of the ``(B, D)`` templates, with fresh noise; ``x`` is not read."""
+        b = template.shape[0]
+        z = torch.randn(b, self.noise_dim, device=template.device)
+        h = F.relu(self.project(torch.cat([template.float(), z], 1))).view(b, *self.start)
         pattern = self.head(self.blocks(h))
         if pattern.shape[-2:] != self.image_shape[1:]:
             pattern = F.interpolate(pattern.float(), size=self.image_shape[1:], mode="bilinear", align_corners=False)
-        noise = self.noise_scale * torch.randn(b, *self.image_shape, device=emb.device)
+        noise = self.noise_scale * torch.randn(b, *self.image_shape, device=template.device)
         return torch.sigmoid(pattern.float() + noise)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """``(B, C, H, W)`` originals -> carriers of the same shape; x is read only by F."""
-        if not self._embedding:
-            raise RuntimeError("CarrierGenerator has no F: call bind(embedding) (GeneratorModule does) first")
-        with torch.no_grad():
-            emb = self._embedding[0](x)
-        return self.decode(emb)

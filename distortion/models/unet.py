@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from distortion.models.generator import Generator
+
 _EPS = 1e-3  # logit(x) is clamped at logit(1e-3) = -6.9 so that black and white pixels stay finite
 
 
@@ -19,7 +21,7 @@ def _double_conv(c_in: int, c_out: int, norm: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class UNet(nn.Module):
+class UNet(Generator):
     """U-Net with ``depth`` levels of two 3x3 convolutions; channels ``width * 2**level``.
 
     The encoder halves the resolution between levels (max pooling, ``ceil_mode`` so odd sizes work);
@@ -69,8 +71,8 @@ class UNet(nn.Module):
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.to(memory_format=self.memory_format)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(B, C_in, H, W)`` -> ``(B, C_out, H, W)`` in ``[0, 1]``."""
+    def forward(self, x: Tensor, template: Tensor | None = None) -> Tensor:
+        """``(B, C_in, H, W)`` -> ``(B, C_out, H, W)`` in ``[0, 1]``; the template is not read (G reads x)."""
         x = x.contiguous(memory_format=self.memory_format)
         base = torch.logit(x.float().clamp(_EPS, 1 - _EPS)) if self.residual else 0.0
         skips = []

@@ -26,11 +26,17 @@ from distortion.attacks.keyed import (
 from distortion.deployment.keyed_templates import TemplateTransform
 from distortion.deployment.keys import Key
 from distortion.metrics.unlinkability import global_unlinkability
-from distortion.metrics.verification import accept_rate, pair_scores, threshold_at_far, view_metrics
+from distortion.metrics.verification import (
+    FAR,
+    accept_rate,
+    calibrate_threshold,
+    pair_scores,
+    threshold_at_far,
+    view_metrics,
+)
 
-__all__ = ["FAR", "INSIDER_PAIRS", "KeyedTemplates", "calibrate_threshold", "keyed_sections"]
+__all__ = ["INSIDER_PAIRS", "KeyedTemplates", "keyed_sections"]
 
-FAR = 1e-3
 INSIDER_PAIRS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 
@@ -53,17 +59,6 @@ class KeyedTemplates:
     stored1_a: Tensor
     stored1_b: Tensor
     stored2_b: Tensor
-
-
-def calibrate_threshold(
-    stored: Tensor, probes: Tensor, labels: Tensor, far: float = FAR, max_people: int = 2000
-) -> Tensor:
-    """The deployment's operating threshold: FAR ``far`` over every pair of ``stored`` templates and keyed
-    ``probes`` of different people (training people; at most ``max_people`` rows)."""
-    stored, probes, labels = stored[:max_people], probes[:max_people], labels[:max_people]
-    scores = 1.0 / (1.0 + torch.cdist(stored.double(), probes.double()))
-    impostor = labels[:, None] != labels[None, :]
-    return threshold_at_far(scores[impostor], far)
 
 
 def _link(pair: tuple[Tensor, Tensor], same: Tensor) -> dict[str, float]:

@@ -25,6 +25,7 @@ import torch
 
 from distortion.backbones import DlibResNet
 from distortion.deployment.distorter import Distorter
+from distortion.deployment.enrolment import Enrolment
 from distortion.deployment.keyed_templates import WhitenedRotation
 from distortion.deployment.keys import generate_key
 from distortion.models import CarrierGenerator
@@ -54,7 +55,7 @@ def _system(root: Path) -> BiometricSystem:
     f = DlibResNet().eval().requires_grad_(False)
     generator = CarrierGenerator(128, (3, 150, 150), noise_dim=16, width=4, stages=0, upsample=2).eval()
     transform = WhitenedRotation(128, 32).fit(torch.randn(256, 128) * 0.05)
-    distorter = Distorter(f, generator, storage="png", transform=transform, key=generate_key())
+    distorter = Distorter(f, generator, Enrolment(storage="png"), transform, generate_key())
     return BiometricSystem(str(root / "store.db"), distorter, "dlib", THRESHOLD)
 
 

@@ -25,7 +25,8 @@ def run(args: list[str], capsys) -> tuple[int, str, str]:
 def setup(tiny, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("store")
     main(["fit-transform", "--out", str(out / "keyed.pt"), "--components", "8", "--calibrate", "12",
-          "--refine_steps", STEPS, "--data", str(tiny["root"]), "--cache", str(tiny["out"] / "cache")])  # fmt: skip
+          "--enrolment.refine_steps", STEPS, "--data", str(tiny["root"]),
+          "--cache", str(tiny["out"] / "cache")])  # fmt: skip
     people = people_with_images(4, min_images=3, per_person=3)
     return {"out": out, "keyed": out / "keyed.pt", "people": people}
 
@@ -102,12 +103,13 @@ def test_enrol_many_refuses_each_bad_person_alone(setup, tmp_path) -> None:
     from PIL import Image
 
     from distortion.commands.evaluation import load_distorter
+    from distortion.deployment.enrolment import Enrolment
     from distortion.deployment.keys import generate_key, write_key
     from distortion.store.system import BiometricSystem
 
     key = write_key(generate_key(), tmp_path / "k.key")
-    distorter = load_distorter(None, "dlib", torch.device("cpu"), int(STEPS), storage="png",
-                               keyed=str(setup["keyed"]), key=str(key))  # fmt: skip
+    distorter = load_distorter(None, "dlib", torch.device("cpu"), Enrolment(int(STEPS), storage="png", key=str(key)),
+                               keyed=str(setup["keyed"]))  # fmt: skip
     system = BiometricSystem(str(tmp_path / "s.db"), distorter, "dlib", 0.7)
     (a, photos_a), (b, photos_b) = list(setup["people"].items())[:2]
     Image.new("RGB", (250, 250), (128, 128, 128)).save(tmp_path / "blank.png")

@@ -14,7 +14,7 @@ def test_sweep_writes_one_row_per_run_a_table_and_a_plot(trained, tmp_path) -> N
     out = tmp_path / "sweep"
     rows = sweep_main(
         ["--config", str(trained["generator_config"]), "--alphas", "[0.5,2]", "--betas", "[10]", "--out", str(out),
-         "--grid", '{"model.init_args.tau": [0.05]}',
+         "--grid", '{"model.init_args.budget.tau": [0.05]}',
          "--", "--trainer.max_epochs", "1", "--data.init_args.limit_train", "256", "--data.init_args.limit_eval", "256"]
     )  # fmt: skip
     assert [(r["alpha"], r["beta"], r["tau"]) for r in rows] == [(0.5, 10.0, 0.05), (2.0, 10.0, 0.05)]
@@ -25,13 +25,13 @@ def test_sweep_writes_one_row_per_run_a_table_and_a_plot(trained, tmp_path) -> N
     assert (out / "sweep.md").read_text().splitlines()[0].startswith("| # | alpha | beta | tau |")
     assert (out / "sweep.png").stat().st_size > 1000
     hparams = yaml.safe_load((out / "alpha0.5_beta10_tau0.05" / "version_0" / "hparams.yaml").read_text())
-    assert hparams["tau"] == 0.05  # the grid's value reached the run
+    assert hparams["budget"]["tau"] == 0.05  # the grid's value reached the run
     assert (out / "alpha0.5_beta10_tau0.05" / "checkpoints" / "last.ckpt").is_file()
 
     (out / "alpha2_beta10_tau0.05" / "version_0" / "report.json").unlink()  # as if killed before its test
     again = sweep_main(
         ["--config", str(trained["generator_config"]), "--alphas", "[0.5,2]", "--betas", "[10]", "--out", str(out),
-         "--grid", '{"model.init_args.tau": [0.05]}',
+         "--grid", '{"model.init_args.budget.tau": [0.05]}',
          "--", "--trainer.max_epochs", "1", "--data.init_args.limit_train", "256", "--data.init_args.limit_eval", "256"]
     )  # fmt: skip
     assert again[0] == rows[0]  # the finished run's report is reused ...
