@@ -10,6 +10,8 @@ import sys
 import jsonargparse
 import torch
 
+from distortion.known_warnings import silence_known_warnings
+
 # The biometric store's verbs (distortion.commands.store), with positional photos.
 STORE_COMMANDS = ("keygen", "enrol", "verify", "identify", "revoke", "list")
 
@@ -28,6 +30,7 @@ FUNCTION_COMMANDS = {
 def main(args: list[str] | None = None) -> None:
     """Entry point of the ``distortion`` console script and of ``python -m distortion``."""
     argv = list(sys.argv[1:] if args is None else args)
+    silence_known_warnings()
     torch.set_float32_matmul_precision("high")
     if argv[:1] == ["sweep"]:
         from distortion.commands.sweep import sweep_main

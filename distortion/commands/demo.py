@@ -1,6 +1,6 @@
 """``distortion demo`` (``make demo``): the point of the project in minutes on a CPU.
 
-On MNIST it trains F (the paper's MLP, triplet loss), the evaluation reader, the perceptual network P, the
+On MNIST it trains F (the paper's MLP, triplet loss), two evaluation readers, the perceptual network P, the
 paper's G at the demo's budget and the carrier (G sees a digit only through F(x)), and tests both Gs on the
 10,000 test pairs; on LFW it draws carriers of a few faces by refinement from noise against dlib's ResNet
 (no training). It ends with ``<out>/summary.png`` (originals, each G's stored images, F's verdict under
@@ -11,9 +11,12 @@ mismatched baseline) and a few lines in the terminal, and fails with the reason 
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from pathlib import Path
 
 import torch
+import wandb
 from torchvision.datasets import MNIST
 
 from distortion.backbones import DlibResNet
@@ -22,7 +25,7 @@ from distortion.deployment.distorter import Distorter
 from distortion.deployment.enrolment import Enrolment
 from distortion.faces.alignment import DlibAligner, read_rgb
 from distortion.imaging.image_io import chips_to_tensor
-from distortion.metrics.collapse import CollapseError, collapse_reasons
+from distortion.metrics.collapse import collapse_reasons
 from distortion.metrics.content import CONTENT_STATISTICS, ContentMeans
 from distortion.metrics.verification import best_threshold, pair_scores, view_metrics
 from distortion.modules.embedding import load_embedding
@@ -38,6 +41,7 @@ DLIB_THRESHOLD = 1 / (1 + 0.6)  # dlib's "same person" distance 0.6, as a score
 FITS = (
     ("mnist_embedding_mlp.yaml", ()),
     ("mnist_reader.yaml", ("--trainer.max_epochs", "2")),
+    ("mnist_reader2.yaml", ("--trainer.max_epochs", "1")),
     ("mnist_perceptual.yaml", ("--trainer.max_epochs", "1")),
     ("mnist_generator.yaml", ("--trainer.max_epochs", "1", "--data.init_args.limit_train", "25000")),
     ("mnist_carrier.yaml", ("--trainer.max_epochs", "1", "--data.init_args.limit_train", "25000")),
@@ -80,22 +84,42 @@ def demo(out: str = "runs/demo", faces: int = 12, refine_steps: int = 150, data:
     print("\n".join(["", f"demo summary ({out}/summary.png, {out}/summary.json):", *summary_lines(summary)]))
     collapsed = {name: collapse_reasons(r["test/orig/eer"], r["test/deploy/eer"], r["test/output_diversity"])
                  for name, r in reports.items()}  # fmt: skip
-    if any(collapsed.values()):
-        raise CollapseError("; ".join(f"{name} COLLAPSED: {', '.join(r)}" for name, r in collapsed.items() if r))
+    if any(collapsed.values()):  # a collapsed G is a failed demo, never a result
+        reasons = "; ".join(f"{name} COLLAPSED: {', '.join(r)}" for name, r in collapsed.items() if r)
+        raise SystemExit(f"demo FAILED: {reasons}")
     return summary
+
+
+def _run(args: list[str]) -> None:
+    """One LightningCLI run in this process, with the demo's quiet settings: no model summary, and Lightning's
+    notices (devices found, seeds, tips) at WARNING; progress bars stay. Each run ends its own W&B run, so
+    the next one does not log into it."""
+    quiet = ["--trainer.enable_model_summary", "false"]
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [lg.level for lg in loggers]
+    argv, sys.argv = sys.argv, sys.argv[:1]  # the arguments are ``args``, not the demo's own command line
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.WARNING)
+        cli([*args, *quiet])
+    finally:
+        wandb.finish()
+        sys.argv = argv
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def _fit(config: str, extra: tuple[str, ...], root: Path, seed: int) -> None:
     print(f"\n== distortion fit --config configs/{config} {' '.join(extra)}")
-    cli(["fit", "--config", str(CONFIGS / config), *extra, "--data.init_args.data_dir", str(root),
-         "--seed_everything", str(seed)])  # fmt: skip
+    _run(["fit", "--config", str(CONFIGS / config), *extra, "--data.init_args.data_dir", str(root),
+          "--seed_everything", str(seed)])  # fmt: skip
 
 
 def _test(run: str, root: Path, seed: int) -> dict:
     """Test ``run``'s last checkpoint on the MNIST test pairs; the test report's numbers."""
     print(f"\n== distortion test --config configs/{run}.yaml --ckpt_path runs/{run}/checkpoints/last.ckpt")
-    cli(["test", "--config", str(CONFIGS / f"{run}.yaml"), "--ckpt_path", f"runs/{run}/checkpoints/last.ckpt",
-         "--data.init_args.data_dir", str(root), "--seed_everything", str(seed)])  # fmt: skip
+    _run(["test", "--config", str(CONFIGS / f"{run}.yaml"), "--ckpt_path", f"runs/{run}/checkpoints/last.ckpt",
+          "--data.init_args.data_dir", str(root), "--seed_everything", str(seed)])  # fmt: skip
     latest = max(Path("runs", run).glob("version_*/report.json"), key=lambda p: p.stat().st_mtime)
     return json.loads(latest.read_text())
 

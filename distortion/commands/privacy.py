@@ -50,6 +50,7 @@ from distortion.commands.keyed_privacy import keyed_privacy
 from distortion.deployment.distorter import Distorter
 from distortion.deployment.enrolment import Enrolment
 from distortion.imaging.statistics import psnr, ssim
+from distortion.metrics.content import MismatchedPartners, leak
 from distortion.metrics.unlinkability import global_unlinkability
 from distortion.metrics.verification import (
     accept_rate,
@@ -243,8 +244,10 @@ def _score(
     f, device = distorter.embedding, next(distorter.embedding.parameters()).device
     cols: dict[str, list[Tensor]] = defaultdict(list)
     grid: list[list[Tensor]] = [[], [], [], []]
+    partners = MismatchedPartners()  # the baseline: each image's statistics against another person's photo
     for batch in DataLoader(datamodule.datasets["test"], batch_size=batch_size):
         x_a, x_b = batch.x_a.to(device), batch.x_b.to(device)
+        other, found = partners(x_a, batch.y_a.to(device))
         emb_a = f(x_a).float()
         images = {"x_a": x_a, "g_a": distorter(x_a, target=emb_a)}
         images["r_a"] = attackers.inverse(images["g_a"]).float().clamp(0, 1)
@@ -254,8 +257,10 @@ def _score(
         cols["emb_x_b"].append(f(x_b).float().cpu())
         for key in KINDS.values():
             cols[f"emb_{key}"].append(f(images[key]).float().cpu())
-            cols[f"ssim_{key}"].append(ssim(x_a, images[key]).cpu())
-            cols[f"psnr_{key}"].append(psnr(x_a, images[key]).cpu())
+            for name, statistic in (("ssim", ssim), ("psnr", psnr)):
+                cols[f"{name}_{key}"].append(statistic(x_a, images[key]).cpu())
+                mismatched = statistic(other, images[key]).double()
+                cols[f"{name}_{key}_mismatched"].append(torch.where(found, mismatched, float("nan")).cpu())
         if renewed is not None:
             cols["emb_renewed_b"].append(f(renewed(x_b)).float().cpu())
         if second is not None:
@@ -287,8 +292,11 @@ def _attack_section(t: dict[str, Tensor], key: str, training: dict[str, float], 
     if stored:
         section["accepted_other_image_original"] = accept_rate(originals[same], threshold)
     for column, name in ((("g_a", "distorted"),) if stored else ()) + ((key, "reconstructed"),):
-        section[f"ssim_{name}"] = float(t[f"ssim_{column}"].mean())
-        section[f"psnr_{name}"] = float(t[f"psnr_{column}"].mean())
+        for statistic in ("ssim", "psnr"):  # beside the same statistic against another person's photo
+            own = float(t[f"{statistic}_{column}"].mean())
+            mismatched = float(t[f"{statistic}_{column}_mismatched"].nanmean())
+            section |= {f"{statistic}_{name}": own, f"{statistic}_{name}_mismatched": mismatched,
+                        f"{statistic}_{name}_leak": leak(statistic, own, mismatched)}  # fmt: skip
         section[f"accepted_same_image_{name}"] = accept_rate(pair_scores(t[f"emb_{column}"], t["emb_x_a"]), threshold)
         other = pair_scores(t[f"emb_{column}"], t["emb_x_b"])
         section[f"accepted_other_image_{name}"] = accept_rate(other[same], threshold)

@@ -55,24 +55,23 @@ def write_summary(out: str | Path, f_eer: float, generators: dict[str, Generator
     return summary
 
 
-def _picture(panels: list[Panel], path: Path) -> None:
+def _picture(panels: list[Panel], path: Path, cell: float = 1.25) -> None:
     columns = max(len(p.images) for p in panels)
-    fig, axes = plt.subplots(len(panels), columns, figsize=(1.5 * columns, 1.9 * len(panels)), squeeze=False)
-    for row, panel in zip(axes, panels):
-        for k, ax in enumerate(row):
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            if k >= len(panel.images):
-                continue
+    fig = plt.figure(figsize=(cell * columns, (cell + 0.55) * len(panels)))
+    grid = fig.add_gridspec(len(panels), columns, left=0.01, right=0.99, top=0.97, bottom=0.02, wspace=0.08,
+                            hspace=0.6)  # fmt: skip
+    for r, panel in enumerate(panels):
+        for k in range(len(panel.images)):
+            ax = fig.add_subplot(grid[r, k])
             image = panel.images[k].detach().float().cpu().clamp(0, 1).permute(1, 2, 0)
             ax.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1,
                       interpolation="nearest")  # fmt: skip
-            ax.set_xlabel(panel.captions[k], fontsize=7)
-        row[0].set_title(panel.title, fontsize=9, loc="left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel(panel.captions[k], fontsize=7, labelpad=2)
+            if k == 0:
+                ax.set_title(panel.title, fontsize=9, loc="left", pad=4)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 

@@ -60,5 +60,8 @@ def test_privacy_report_on_faces(tiny, tmp_path) -> None:
     template = report["template_inversion"]
     assert {"face_detected/template_reconstructed/dlib_hog", "face_detected/images/mtcnn"} <= template.keys()
     assert 0 <= inversion["accepted_other_image_reconstructed"] <= 1 and inversion["ssim_distorted"] < 1
+    for name in ("ssim_distorted", "ssim_reconstructed", "psnr_distorted"):  # each beside another person's photo
+        own, mismatched = inversion[name], inversion[f"{name}_mismatched"]
+        assert inversion[f"{name}_leak"] == pytest.approx(own - mismatched) and mismatched == mismatched  # not NaN
     assert 0 <= report["unlinkability"]["d_sys"] <= 1
     assert (tmp_path / "grid.png").is_file() and (tmp_path / "unlinkability.png").is_file()
