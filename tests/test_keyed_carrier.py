@@ -21,8 +21,13 @@ from tests.conftest import make_config
 def keyed(tiny, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("keyed")
     key_path = write_key(generate_key(), out / "site.key")
-    path = make_config("lfw_keyed_carrier.yaml", out, "keyed", enrolment={"storage": "png", "key": str(key_path)},
-                       transform_fit_images=16)
+    path = make_config(
+        "lfw_keyed_carrier.yaml",
+        out,
+        "keyed",
+        enrolment={"storage": "png", "key": str(key_path)},
+        transform_fit_images=16,
+    )
     cfg = yaml.safe_load(path.read_text())
     cfg["model"]["init_args"]["template_transform"]["init_args"]["components"] = 8
     cfg["data"]["init_args"].update(data_dir=str(tiny["root"].parent), cache_dir=str(tiny["out"] / "cache"),

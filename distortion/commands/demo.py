@@ -174,8 +174,12 @@ def _lfw(root: Path, people: int, refine_steps: int) -> tuple[GeneratorSummary, 
     means = ContentMeans()
     means.update(enrolled, stored, torch.arange(people))
     genuine = pair_scores(e_stored, e_probe).tolist()
-    summary = GeneratorSummary(deploy, means.compute(), f_eer=own,
-                               note=f"{people} people, {people} genuine and {people * (people - 1)} impostor pairs")
+    summary = GeneratorSummary(
+        deploy,
+        means.compute(),
+        f_eer=own,
+        note=f"{people} people, {people} genuine and {people * (people - 1)} impostor pairs",
+    )
     panels = [
         Panel("LFW photos (enrolled)", enrolled, [n.replace("_", " ")[:18] for n in names]),
         Panel("LFW carriers, refined from noise, PNG; F vs the person's other photo", stored,
