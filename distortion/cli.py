@@ -1,6 +1,7 @@
 """Command line: ``distortion fit|validate|test|predict --config ...`` (LightningCLI), ``distortion sweep``,
-and the commands that are one function each: ``align``, ``evaluate-backbone``, ``evaluate`` (the report
-of a G), ``distort`` and ``privacy`` (attacks, unlinkability, a second recognizer)."""
+the commands that are one function each: ``align``, ``evaluate-backbone``, ``evaluate`` (the report
+of a G), ``distort``, ``privacy`` (attacks, unlinkability, a second recognizer), ``fit-transform`` and ``demo``,
+and the store's verbs."""
 
 from __future__ import annotations
 

@@ -1,0 +1,140 @@
+"""Attacks on key-bound templates (ISO/IEC 30136), on templates as tensors: what each attacker scores.
+
+Templates are rows of ``(N, D)`` tensors in F's space; a store's template of a person is
+``F(stored image)`` (``T_k(F(x))`` up to the carrier's error). Scores are
+:func:`~distortion.metrics.verification.pair_scores` (higher: more alike).
+
+- :func:`replay_scores`: a stolen stored template presented as a probe: ``T_k(stored)`` against ``stored``.
+- Linkage of two stores made under two keys (``a`` under key 1, ``b`` under key 2):
+  :func:`direct_link` (F's own distance), :func:`covariance_link` (align the principal axes of the two
+  stores, signs from third moments), :func:`ica_link` (independent components of each store, ordered by
+  kurtosis, signs from skewness), :func:`trained_link` (a linear map fitted on other people's templates
+  under both keys). Each returns the two stores' templates in one frame, to be scored pair by pair.
+- :func:`insider_estimate`: F(x) estimated from a stored template by ridge regression on ``n`` leaked
+  (F(x), stored) pairs.
+- :func:`dsys_floor`: the D_sys that unrelated score sets of the same sizes give (the estimate's floor).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from distortion.deployment.keyed_templates import TemplateTransform
+from distortion.deployment.keys import Key
+from distortion.metrics.unlinkability import global_unlinkability
+from distortion.metrics.verification import pair_scores
+
+__all__ = [
+    "covariance_link",
+    "direct_link",
+    "dsys_floor",
+    "ica_link",
+    "insider_estimate",
+    "replay_scores",
+    "ridge_map",
+    "trained_link",
+]
+
+
+def replay_scores(stored: Tensor, transform: TemplateTransform, key: Key) -> Tensor:
+    """Scores of stored templates presented as probes: the matcher keys the probe, ``T_k(stored)``."""
+    return pair_scores(stored, transform(stored, key))
+
+
+def direct_link(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """(i) The two stores as they are: F's distance between their templates."""
+    return a, b
+
+
+def _principal_frame(population: Tensor, t: Tensor, components: int) -> Tensor:
+    """``t`` in centred coordinates on the top principal axes of ``population``, each axis signed so that
+    the population's third moment along it is >= 0."""
+    p = population.double()
+    mean = p.mean(0)
+    values, vectors = torch.linalg.eigh(torch.cov((p - mean).T))
+    top = vectors[:, torch.argsort(values, descending=True)[:components]]
+    signs = torch.sign((((p - mean) @ top) ** 3).mean(0) + 1e-300)
+    return (t.double() - mean) @ top * signs
+
+
+def covariance_link(
+    a: Tensor, b: Tensor, components: int = 32, store_a: Tensor | None = None, store_b: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """(ii) ``a`` and ``b`` on the principal axes of their whole stores (``store_a``, ``store_b``; default
+    ``a`` and ``b``), signs fixed by third moments: when the key keeps the covariance's shape (a rotation),
+    the axes of both stores are the same directions of F."""
+    store_a, store_b = (a if store_a is None else store_a), (b if store_b is None else store_b)
+    k = min(components, a.shape[1], len(store_a) - 1, len(store_b) - 1)
+    return _principal_frame(store_a, a, k), _principal_frame(store_b, b, k)
+
+
+def _independent_frame(population: Tensor, t: Tensor, components: int, seed: int) -> Tensor:
+    import warnings
+
+    from sklearn.decomposition import FastICA
+    from sklearn.exceptions import ConvergenceWarning
+
+    ica = FastICA(n_components=components, whiten="unit-variance", random_state=seed, max_iter=400, tol=1e-3)
+    with warnings.catch_warnings():  # an unconverged unmixing is still this attacker's best guess
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = torch.from_numpy(ica.fit_transform(population.double().cpu().numpy()))
+    sources = torch.from_numpy(ica.transform(t.double().cpu().numpy()))
+    signs = torch.sign((fitted**3).mean(0) + 1e-300)
+    order = torch.argsort((fitted**4).mean(0), descending=True)
+    return (sources * signs)[:, order]
+
+
+def ica_link(
+    a: Tensor, b: Tensor, components: int = 32, store_a: Tensor | None = None, store_b: Tensor | None = None,
+    seed: int = 0,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """(iii) ``a`` and ``b`` as independent components of their stores (scikit-learn's FastICA), ordered by
+    kurtosis and signed by skewness: a rotation of non-Gaussian sources is undone up to order and sign,
+    which those fix."""
+    store_a, store_b = (a if store_a is None else store_a), (b if store_b is None else store_b)
+    k = min(components, a.shape[1], len(store_a) - 1, len(store_b) - 1)
+    return _independent_frame(store_a, a, k, seed), _independent_frame(store_b, b, k, seed)
+
+
+def ridge_map(source: Tensor, target: Tensor, ridge: float = 1e-3) -> tuple[Tensor, Tensor]:
+    """Least squares ``target ~ source @ W + c`` with an L2 penalty ``ridge * trace`` scale: ``(W, c)``.
+
+    Works for any number of pairs (one pair gives ``c`` = that target); float64."""
+    x, y = source.double(), target.double()
+    mx, my = x.mean(0), y.mean(0)
+    xc, yc = x - mx, y - my
+    penalty = ridge * max(float((xc**2).sum()) / max(len(x), 1), 1e-12)
+    gram = xc.T @ xc + penalty * torch.eye(x.shape[1], dtype=x.dtype)
+    weights = torch.linalg.solve(gram, xc.T @ yc)
+    return weights, my - mx @ weights
+
+
+def trained_link(train_a: Tensor, train_b: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """(iv) A linear map from store 1's space to store 2's, fitted on other people's templates under both
+    keys (``train_a[i]`` and ``train_b[i]`` of one image), applied to ``a``."""
+    weights, bias = ridge_map(train_a, train_b)
+    return a.double() @ weights + bias, b.double()
+
+
+def insider_estimate(leaked_stored: Tensor, leaked_emb: Tensor, stored: Tensor) -> Tensor:
+    """F(x) estimated from ``stored`` templates by an insider with leaked (stored, F(x)) pairs (ridge)."""
+    weights, bias = ridge_map(leaked_stored, leaked_emb)
+    return (stored.double() @ weights + bias).to(stored.dtype)
+
+
+def dsys_floor(unrelated: Tensor, mated_count: int, non_mated_count: int, repeats: int = 5, seed: int = 0) -> float:
+    """D_sys of two disjoint sets of ``unrelated`` scores (pairs of different people) of the sizes of the mated and
+    non-mated sets: what the estimate gives at these sample sizes when there is nothing to link (mean over
+    ``repeats`` random draws)."""
+    scores = unrelated.double().flatten()
+    if mated_count < 1 or non_mated_count < 1 or mated_count + non_mated_count > len(scores):
+        raise ValueError(f"need {mated_count} + {non_mated_count} unrelated scores, got {len(scores)}")
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(repeats):
+        order = torch.from_numpy(rng.permutation(len(scores)))
+        mated, non_mated = scores[order[:mated_count]], scores[order[mated_count : mated_count + non_mated_count]]
+        values.append(float(global_unlinkability(mated, non_mated)))
+    return float(np.mean(values))

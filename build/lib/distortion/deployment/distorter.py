@@ -1,0 +1,98 @@
+"""What a deployment stores for a photo x: G(x, F(x)), optionally refined against F, as it comes back from
+storage. Every command that distorts images (and the Lightning test stage) goes through it."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from distortion.deployment.enrolment import Enrolment
+from distortion.deployment.keyed_templates import TemplateTransform
+from distortion.deployment.keys import Key, load_key
+from distortion.deployment.refinement import noise_images, refine
+from distortion.imaging.storage import store
+
+__all__ = ["Distorter"]
+
+
+class Distorter:
+    """``stored(x) = store(refine(G(x, target) or noise, target), storage)`` with ``target = F(x)``, or
+    ``T_k(F(x))`` for a keyed store (``transform`` and a key): then G must be one that reads only the
+    template (a carrier) or refinement starts from noise, and the matcher keys every probe (:meth:`probe`).
+
+    Args:
+        embedding: the frozen F (the target and the refinement's guide).
+        generator: G; ``None`` starts every image from pure noise (then ``enrolment.refine_steps`` must be > 0).
+        enrolment: refinement, storage and the key file (:class:`~distortion.deployment.enrolment.Enrolment`).
+        transform: a fitted keyed transform (:mod:`distortion.deployment.keyed_templates`): the store is keyed.
+        key: the deployment's secret key; default: the key of ``enrolment.key`` (or of the environment).
+
+    Noise (the start without G, and a carrier generator's own) comes from the global random state,
+    so ``torch.manual_seed`` makes a run repeatable. A plain object holding references: the networks
+    stay registered (and checkpointed) where they belong.
+    """
+
+    def __init__(
+        self,
+        embedding: nn.Module,
+        generator: nn.Module | None = None,
+        enrolment: Enrolment = Enrolment(),
+        transform: TemplateTransform | None = None,
+        key: Key | None = None,
+    ) -> None:
+        if generator is None and enrolment.refine_steps < 1:
+            raise ValueError("without a G, images start from noise: give refine_steps >= 1")
+        if transform is None and key is not None:
+            raise ValueError("a key without a transform: a keyed store needs a fitted transform too")
+        if transform is not None and generator is not None and generator.reads_image:
+            name = type(generator).__name__
+            raise ValueError(f"a keyed store draws T_k(F(x)): it needs a generator that reads only the template "
+                             f"(a carrier) or refinement from noise, not {name}, which reads x")  # fmt: skip
+        if transform is not None:
+            transform.check_fitted()
+            key = key if key is not None else load_key(enrolment.key)
+        self.transform, self.key = transform, key
+        self.embedding, self.generator, self.enrolment = embedding, generator, enrolment
+
+    @property
+    def is_identity_of_g(self) -> bool:
+        """Whether the stored image is G's output unchanged (no refinement, no storage, no key)."""
+        e = self.enrolment
+        return self.generator is not None and e.refine_steps == 0 and e.storage == "none" and not self.keyed
+
+    @property
+    def keyed(self) -> bool:
+        return self.transform is not None
+
+    @property
+    def fingerprint(self) -> str | None:
+        """The key's fingerprint (recorded beside every carrier), ``None`` when not keyed."""
+        return self.key.fingerprint if self.key is not None else None
+
+    def probe(self, emb: Tensor) -> Tensor:
+        """What the matcher compares F(stored) with, for a fresh photo's F(x): ``T_k(F(x))``, or F(x) unkeyed."""
+        return self.transform(emb, self.key) if self.transform is not None else emb
+
+    def finish(self, x: Tensor, start: Tensor, emb: Tensor | None = None) -> Tensor:
+        """Refine ``start`` (G's output for ``x``) towards the target of ``emb`` = F(x) (computed when
+        ``None``), then store it."""
+        e = self.enrolment
+        if e.refine_steps:
+            if emb is None:
+                with torch.no_grad():
+                    emb = self.embedding(x)
+            start = refine(start, self.embedding, self.probe(emb.float()), e.refine_steps, e.refine_lr,
+                           e.refine_robust, e.refine_autocast)  # fmt: skip
+        return store(start.float().clamp(0, 1), e.storage)
+
+    def __call__(self, x: Tensor, target: Tensor | None = None) -> Tensor:
+        """The stored images for originals ``x`` ``(B, C, H, W)`` in ``[0, 1]``; ``target`` is F(x) when
+        the caller has it already."""
+        with torch.no_grad():
+            if target is None:
+                target = self.embedding(x).float()
+            if self.generator is not None:
+                start = self.generator(x, self.probe(target))
+            else:
+                start = noise_images(x.shape, x.device)
+        return self.finish(x, start, target)

@@ -1,0 +1,73 @@
+"""What a keyed deployment keeps besides its key: the fitted transform and the operating threshold.
+
+A keyed model file (``torch.save`` of plain types, loadable with ``weights_only``) holds the transform's
+class and sizes, its fitted buffers (public: F's mean and principal axes over training people), the
+name of F, and the threshold of FAR 0.1% calibrated on training people's carriers. No key is in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from distortion.deployment.keyed_templates import TRANSFORMS, SignProjection, TemplateTransform
+
+__all__ = ["KeyedModel", "make_transform", "operating_threshold"]
+
+
+def make_transform(name: str, embedding_dim: int, components: int = 32, bits: int = 64) -> TemplateTransform:
+    """An unfitted transform by name (a key of :data:`~distortion.deployment.keyed_templates.TRANSFORMS`)."""
+    if name not in TRANSFORMS:
+        raise ValueError(f"unknown transform {name!r}; known: {sorted(TRANSFORMS)}")
+    if TRANSFORMS[name] is SignProjection:
+        return SignProjection(embedding_dim, components, bits)
+    return TRANSFORMS[name](embedding_dim, components)
+
+
+def _sizes(transform: TemplateTransform) -> dict[str, int]:
+    sizes = {"embedding_dim": transform.embedding_dim, "components": transform.components}
+    return sizes | ({"bits": transform.bits} if isinstance(transform, SignProjection) else {})
+
+
+@dataclass
+class KeyedModel:
+    """A fitted transform, the F it was fitted for, and the deployment's threshold (score at FAR 0.1%)."""
+
+    transform: TemplateTransform
+    embedding: str
+    threshold: float | None = None
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"transform": self.transform.label, "sizes": _sizes(self.transform),
+                    "state": self.transform.state_dict(), "embedding": self.embedding,
+                    "threshold": self.threshold}, path)  # fmt: skip
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> KeyedModel:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"keyed model {str(path)!r} not found (make one with `distortion fit-transform`)")
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        sizes = saved["sizes"]
+        transform = make_transform(saved["transform"], sizes["embedding_dim"], sizes["components"],
+                                   sizes.get("bits", 64))  # fmt: skip
+        transform.load_state_dict(saved["state"])
+        transform.check_fitted()
+        return cls(transform, saved["embedding"], saved["threshold"])
+
+
+def operating_threshold(ckpt: str | Path | None = None, keyed: str | Path | None = None) -> float | None:
+    """The calibrated threshold of a keyed model file, else of a keyed carrier's checkpoint; ``None`` when
+    neither holds one."""
+    if keyed is not None:
+        return KeyedModel.load(keyed).threshold
+    if ckpt is not None:
+        value = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"].get("operating_threshold")
+        if value is not None and torch.isfinite(value):
+            return float(value)
+    return None

@@ -1,0 +1,1 @@
+"""Faces: alignment into chips, the chip cache, face detectors, and LFW's protocol."""

@@ -1,0 +1,1 @@
+"""Reports, figures and image grids, and their W&B copies."""

@@ -1,0 +1,244 @@
+"""Biometric stores behind one interface: enrol, verify, identify, revoke, list.
+
+- :class:`EmbeddedStore` (the default, a path or ``sqlite:///path``): SQLite records with a FAISS index.
+- :class:`MilvusStore` (``milvus://host:port`` for a Milvus server or cluster, ``milvus-lite:///file.db``
+  for Milvus Lite, a real Milvus in-process): templates and ids in a Milvus collection, carriers as PNG
+  files beside it (written before the row, so a row never points at a missing file).
+
+Scores are :func:`~distortion.metrics.verification.pair_scores`, ``1 / (1 + distance)``, against the store's
+threshold. Every record carries the key's fingerprint; the caller checks it before any comparison.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from distortion.store.faiss_index import FaissIndex
+from distortion.store.records import StoreMeta, StoreMismatchError, open_records
+
+__all__ = [
+    "DuplicateError",
+    "EmbeddedStore",
+    "MilvusStore",
+    "Store",
+    "StoreMismatchError",
+    "UnknownIdError",
+    "open_existing_store",
+    "open_store",
+]
+
+
+class DuplicateError(ValueError):
+    """A face already enrolled under another id."""
+
+
+class UnknownIdError(KeyError):
+    """An id with no live record."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _scores(distances: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + distances)
+
+
+class Store(Protocol):
+    meta: StoreMeta
+
+    def enrol(
+        self, person: str, carriers: list[bytes], templates: np.ndarray, fingerprint: str | None
+    ) -> list[int]: ...
+
+    def templates(self, person: str) -> np.ndarray: ...
+
+    def search(self, probes: np.ndarray, k: int) -> list[list[tuple[str, float]]]: ...
+
+    def revoke(self, person: str) -> int: ...
+
+    def people(self) -> list[dict]: ...
+
+    def fingerprints(self) -> set[str | None]: ...
+
+
+def _best_per_person(hits: list[tuple[str, float]], k: int) -> list[tuple[str, float]]:
+    best: dict[str, float] = {}
+    for person, score in hits:
+        best[person] = max(score, best.get(person, -1.0))
+    return sorted(best.items(), key=lambda item: -item[1])[:k]
+
+
+class EmbeddedStore:
+    """SQLite (WAL) records and a FAISS index rebuilt or extended from them (see :mod:`distortion.store.records`)."""
+
+    def __init__(self, path: str | Path, meta: StoreMeta, hnsw_from: int = 50_000) -> None:
+        self.path = Path(path)
+        self.records = open_records(self.path)
+        self.meta = self.records.init_meta(meta)
+        self.index = FaissIndex(self.records, self.path.with_suffix(".faiss"), hnsw_from)
+
+    def enrol(self, person: str, carriers: list[bytes], templates: np.ndarray, fingerprint: str | None) -> list[int]:
+        return self.records.insert(person, carriers, templates, fingerprint)
+
+    def templates(self, person: str) -> np.ndarray:
+        return self.records.live(person)[1]
+
+    def search(self, probes: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        distances, ids = self.index.search(probes, 4 * k)  # several records per person: ask for more
+        names = self.records.persons_of(np.unique(ids[ids >= 0]))
+        return [_best_per_person([(names[int(i)], float(s)) for i, s in zip(row_ids, _scores(row_d)) if i >= 0], k)
+                for row_ids, row_d in zip(ids, distances)]  # fmt: skip
+
+    def revoke(self, person: str) -> int:
+        return self.records.revoke(person)
+
+    def people(self) -> list[dict]:
+        return self.records.people()
+
+    def fingerprints(self) -> set[str | None]:
+        return {p["fingerprint"] for p in self.people() if p["records"] > p["revoked"]}
+
+    def close(self) -> None:
+        self.index.save()
+        self.records.close()
+
+
+class MilvusStore:
+    """The same interface on Milvus: one collection of (id, person, template, fingerprint, times, carrier file)."""
+
+    def __init__(self, uri: str, meta: StoreMeta, collection: str = "carriers", carriers_dir: str | Path | None = None):
+        from pymilvus import DataType, MilvusClient
+
+        self.client = MilvusClient(uri=uri)
+        self.collection = collection
+        local = not uri.startswith("http")
+        self.carriers_dir = Path(carriers_dir or (Path(uri).with_suffix(".carriers") if local else "carriers"))
+        self.carriers_dir.mkdir(parents=True, exist_ok=True)
+        if not self.client.has_collection(collection):
+            schema = self.client.create_schema(auto_id=True)
+            schema.add_field("rowid", DataType.INT64, is_primary=True)
+            schema.add_field("person", DataType.VARCHAR, max_length=512)
+            schema.add_field("template", DataType.FLOAT_VECTOR, dim=meta.dim)
+            schema.add_field("fingerprint", DataType.VARCHAR, max_length=64)
+            schema.add_field("enrolled_at", DataType.DOUBLE)
+            schema.add_field("carrier", DataType.VARCHAR, max_length=1024)
+            index = self.client.prepare_index_params()
+            index.add_index("template", index_type="FLAT" if local else "HNSW", metric_type="L2")
+            self.client.create_collection(collection, schema=schema, index_params=index)
+        self.meta = self._meta(meta, DataType)
+        self.meta.check(meta)
+
+    def _meta(self, meta: StoreMeta, types) -> StoreMeta:
+        """The store's meta from its one-row meta collection (written when the store is made)."""
+        name = f"{self.collection}_meta"
+        if not self.client.has_collection(name):
+            schema = self.client.create_schema(auto_id=False)
+            schema.add_field("key", types.INT64, is_primary=True)
+            schema.add_field("meta", types.VARCHAR, max_length=4096)
+            schema.add_field("unused", types.FLOAT_VECTOR, dim=2)  # Milvus asks every collection for a vector
+            index = self.client.prepare_index_params()
+            index.add_index("unused", index_type="FLAT", metric_type="L2")
+            self.client.create_collection(name, schema=schema, index_params=index)
+            self.client.insert(name, [{"key": 0, "meta": json.dumps(meta.__dict__), "unused": [0.0, 0.0]}])
+        rows = self.client.query(name, filter="key == 0", output_fields=["meta"])
+        return StoreMeta(**json.loads(rows[0]["meta"])) if rows else meta
+
+    def enrol(self, person: str, carriers: list[bytes], templates: np.ndarray, fingerprint: str | None) -> list[int]:
+        rows = []
+        for png, template in zip(carriers, templates):
+            name = hashlib.sha256(png).hexdigest()[:32] + ".png"
+            tmp = self.carriers_dir / (name + ".tmp")
+            tmp.write_bytes(png)
+            tmp.replace(self.carriers_dir / name)
+            rows.append({"person": person, "template": np.asarray(template, np.float32).tolist(),
+                         "fingerprint": fingerprint or "", "enrolled_at": time.time(), "carrier": name})  # fmt: skip
+        result = self.client.insert(self.collection, rows)
+        return [int(i) for i in result["ids"]]
+
+    def _query(self, expr: str, fields: list[str]) -> list[dict]:
+        return self.client.query(self.collection, filter=expr, output_fields=fields, limit=16384)
+
+    def templates(self, person: str) -> np.ndarray:
+        rows = self._query(f"person == {json.dumps(person)}", ["template"])
+        return np.array([r["template"] for r in rows], dtype=np.float32).reshape(len(rows), self.meta.dim)
+
+    def search(self, probes: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        results = self.client.search(self.collection, data=np.asarray(probes, np.float32).tolist(), limit=4 * k,
+                                     output_fields=["person"], search_params={"metric_type": "L2"})  # fmt: skip
+        out = []
+        for hits in results:
+            # Milvus reports squared L2 distances
+            pairs = [(h["entity"]["person"], float(_scores(np.sqrt(max(h["distance"], 0.0))))) for h in hits]
+            out.append(_best_per_person(pairs, k))
+        return out
+
+    def revoke(self, person: str) -> int:
+        rows = self._query(f"person == {json.dumps(person)}", ["rowid"])
+        if rows:
+            self.client.delete(self.collection, ids=[r["rowid"] for r in rows])
+        return len(rows)
+
+    def people(self) -> list[dict]:
+        rows = self._query("rowid >= 0", ["person", "fingerprint", "enrolled_at"])
+        people: dict[tuple, dict] = {}
+        for r in rows:
+            entry = people.setdefault((r["person"], r["fingerprint"] or None), {
+                "id": r["person"], "records": 0, "enrolled_at": r["enrolled_at"],
+                "fingerprint": r["fingerprint"] or None, "revoked": 0})  # fmt: skip
+            entry["records"] += 1
+            entry["enrolled_at"] = min(entry["enrolled_at"], r["enrolled_at"])
+        return sorted(people.values(), key=lambda p: p["id"])
+
+    def fingerprints(self) -> set[str | None]:
+        return {p["fingerprint"] for p in self.people()}
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _where(url: str) -> tuple[str, str]:
+    """``(backend, location)`` of a store URL."""
+    if url.startswith("milvus-lite://"):
+        return "milvus", url.removeprefix("milvus-lite://")
+    if url.startswith("milvus://"):
+        return "milvus", "http://" + url.removeprefix("milvus://")
+    if "://" in url and not url.startswith("sqlite://"):
+        raise ValueError(f"unknown store URL {url!r}: use a path, sqlite:///path, milvus-lite:///file.db or "
+                         "milvus://host:port")  # fmt: skip
+    return "sqlite", url.removeprefix("sqlite://")
+
+
+def open_store(url: str, meta: StoreMeta) -> EmbeddedStore | MilvusStore:
+    """The store at ``url`` (made with ``meta`` when new): a path or ``sqlite:///path`` (embedded),
+    ``milvus-lite:///file.db``, ``milvus://host:port``."""
+    backend, where = _where(url)
+    return MilvusStore(where, meta) if backend == "milvus" else EmbeddedStore(where, meta)
+
+
+def open_existing_store(url: str) -> EmbeddedStore | MilvusStore:
+    """The store at ``url`` with the meta it was made with (for revoke and list, which need no F); a missing
+    store raises :class:`FileNotFoundError`."""
+    backend, where = _where(url)
+    if backend == "sqlite":
+        if not Path(where).is_file():
+            raise FileNotFoundError(f"no store at {url}: enrol someone first")
+        records = open_records(where)
+        meta = records.meta()
+        records.close()
+    else:
+        from pymilvus import MilvusClient
+
+        client = MilvusClient(uri=where)
+        found = client.has_collection("carriers_meta")
+        rows = client.query("carriers_meta", filter="key == 0", output_fields=["meta"]) if found else []
+        client.close()
+        meta = StoreMeta(**json.loads(rows[0]["meta"])) if rows else None
+    if meta is None:
+        raise FileNotFoundError(f"no store at {url}: enrol someone first")
+    return open_store(url, meta)

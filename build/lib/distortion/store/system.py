@@ -1,0 +1,171 @@
+"""A biometric system on a store: photos in, carriers and templates stored, decisions out.
+
+:class:`BiometricSystem` aligns a photo the way F expects, makes its carrier (a G, or F alone refined
+from noise; keyed when a keyed model and key are given), and stores the carrier as PNG with its template
+F(stored). A probe photo is compared as ``T_k(F(probe))`` (or F(probe) unkeyed) with the stored templates.
+Photos are never stored. Every refusal (no face, a corrupt file, an unknown id, a duplicate, a wrong
+key, another F) raises before anything is written.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from distortion.backbones import require_face_backbone
+from distortion.deployment.distorter import Distorter
+from distortion.faces.alignment import ALIGNERS, DlibAligner, ImageReadError, read_rgb
+from distortion.imaging.image_io import chips_to_tensor, tensor_to_chips
+from distortion.store.backends import DuplicateError, UnknownIdError, open_store
+from distortion.store.records import StoreMeta
+
+__all__ = ["BiometricSystem", "NoFaceError"]
+
+
+class NoFaceError(ValueError):
+    """A photo in which no face was found."""
+
+
+def _png(chip: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(chip.squeeze(-1) if chip.shape[-1] == 1 else chip).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class BiometricSystem:
+    """Enrol, verify, identify and revoke people by their carriers in the store at ``url``.
+
+    Args:
+        url: the store (:func:`~distortion.store.backends.open_store`).
+        distorter: makes carriers; its key (if any) must be the store's.
+        embedding_name: F's name, recorded in the store and checked on every open (so is the transform's
+            identity: the store refuses another fit of the transform).
+        threshold: the operating threshold (a score) for a new store; an existing store keeps its own.
+    """
+
+    def __init__(self, url: str, distorter: Distorter, embedding_name: str, threshold: float) -> None:
+        self.distorter = distorter
+        self.face = require_face_backbone(distorter.embedding, "a biometric store")
+        self.aligner = DlibAligner(fast=True) if self.face.aligner == "dlib" else ALIGNERS[self.face.aligner]()
+        transform = distorter.transform.identity if distorter.transform is not None else None
+        meta = StoreMeta(embedding_name, self.face.embedding_dim, transform, distorter.fingerprint, threshold)
+        self.store = open_store(url, meta)
+        if distorter.key is not None and self.store.meta.fingerprint is not None:
+            distorter.key.check(self.store.meta.fingerprint, f"the store {url}")
+        elif (distorter.key is None) != (self.store.meta.fingerprint is None):
+            keyed = self.store.meta.fingerprint is not None
+            advice = "give its key and keyed model" if keyed else "open it without a key"
+            raise ValueError(f"the store {url} is {'' if keyed else 'not '}keyed: {advice}")
+        self.threshold = self.store.meta.threshold
+
+    def close(self) -> None:
+        self.store.close()
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.distorter.embedding.parameters()).device
+
+    def align(self, photos: Sequence[str | Path]) -> torch.Tensor:
+        """Aligned chips ``(N, 3, S, S)`` of ``photos``; a corrupt file or a photo without a face raises."""
+        chips = []
+        for photo in photos:
+            try:
+                image, _ = read_rgb(photo)
+            except ImageReadError as error:
+                raise ImageReadError(f"{photo}: {error}") from None
+            face = self.aligner(image)
+            if face.method == "centre":
+                raise NoFaceError(f"{photo}: no face found (take a photo with the face in view)")
+            chips.append(face.chip)
+        return chips_to_tensor(np.stack(chips))
+
+    def probes(self, photos: Sequence[str | Path]) -> np.ndarray:
+        """What the matcher compares stored templates with: ``T_k(F(photo))`` (F(photo) unkeyed)."""
+        x = self.align(photos).to(self.device)
+        with torch.no_grad():
+            return self.distorter.probe(self.distorter.embedding(x).float()).float().cpu().numpy()
+
+    def identify(self, photo: str | Path, top: int = 5) -> dict:
+        """``{"top": [{"id", "score"}, ...], "match": id or None}`` for one photo."""
+        hits = self.store.search(self.probes([photo]), top)[0]
+        match = hits[0][0] if hits and hits[0][1] >= self.threshold else None
+        return {"top": [{"id": p, "score": s} for p, s in hits], "match": match, "threshold": self.threshold}
+
+    def verify(self, person: str, photo: str | Path) -> tuple[bool, float]:
+        """Whether ``photo`` is ``person`` (the best score over the person's live records) and the score."""
+        templates = self.store.templates(person)
+        if len(templates) == 0:
+            raise UnknownIdError(f"no live record for id {person!r} in this store")
+        probe = self.probes([photo])
+        score = float((1.0 / (1.0 + np.linalg.norm(templates - probe, axis=1))).max())
+        return score >= self.threshold, score
+
+    def enrol(self, person: str, photos: Sequence[str | Path]) -> dict:
+        """Align, check for duplicates, make the carriers and store them with their templates, in one transaction."""
+        return self.enrol_many({person: photos}, strict=True)[0]
+
+    def enrol_many(
+        self, people: Mapping[str, Sequence[str | Path]], batch_size: int = 32, strict: bool = False
+    ) -> list[dict]:
+        """Enrol several people at once (F and the carriers in batches), each person in its own transaction.
+
+        A person whose photos cannot be used, or whose face is already enrolled under another id, is refused
+        (``strict``: raised, before anything of that person is written) and reported with the reason."""
+        for person in people:
+            if not person or len(person) > 512:
+                raise ValueError(f"an id is 1 to 512 characters, got {person!r}")
+        chips, owners, results = [], [], []
+        for person, photos in people.items():
+            try:
+                chips.append(self.align(photos))
+                owners.append(person)
+            except (ImageReadError, NoFaceError) as error:
+                if strict:
+                    raise
+                results.append({"id": person, "refused": str(error)})
+        if not chips:
+            return results
+        x = torch.cat(chips)
+        emb, stored, templates = [], [], []
+        with torch.no_grad():
+            for batch in x.split(batch_size):
+                batch = batch.to(self.device)
+                e = self.distorter.embedding(batch).float()
+                carriers = self.distorter(batch, target=e)
+                emb.append(e)
+                stored.append(carriers.cpu())
+                templates.append(self.distorter.embedding(carriers).float().cpu())
+        probes = self.distorter.probe(torch.cat(emb)).float().cpu().numpy()
+        stored_all, templates_all = torch.cat(stored), torch.cat(templates).numpy()
+        start = 0
+        for person, person_chips in zip(owners, chips):
+            rows = slice(start, start + len(person_chips))
+            start += len(person_chips)
+            duplicate = next((hits[0] for hits in self.store.search(probes[rows], 1)
+                              if hits and hits[0][1] >= self.threshold and hits[0][0] != person), None)  # fmt: skip
+            if duplicate is not None:
+                message = (
+                    f"this face is already enrolled as {duplicate[0]!r} (score {duplicate[1]:.3f}); nothing was stored"
+                )
+                if strict:
+                    raise DuplicateError(message)
+                results.append({"id": person, "refused": message})
+                continue
+            carriers = [_png(chip) for chip in tensor_to_chips(stored_all[rows])]
+            ids = self.store.enrol(person, carriers, templates_all[rows], self.distorter.fingerprint)
+            results.append({"id": person, "records": ids, "fingerprint": self.distorter.fingerprint})
+        return results
+
+    def revoke(self, person: str) -> int:
+        revoked = self.store.revoke(person)
+        if not revoked:
+            raise UnknownIdError(f"no live record for id {person!r} in this store")
+        return revoked
+
+    def people(self) -> list[dict]:
+        return self.store.people()
