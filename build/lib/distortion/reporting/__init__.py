@@ -1,1 +1,0 @@
-"""Reports, figures and image grids, and their W&B copies."""
