@@ -8,19 +8,14 @@ from pathlib import Path
 
 from PIL import Image
 
+from distortion.faces.lfw_protocol import first_people
+
 LFW = Path(os.environ.get("DISTORTION_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "lfw"
 
 
 def people_with_images(count: int, min_images: int = 2, per_person: int = 2) -> dict[str, list[Path]]:
     """The first ``count`` people (alphabetically) with at least ``min_images`` images."""
-    chosen = {}
-    for folder in sorted((LFW / "lfw-deepfunneled").iterdir()):
-        images = sorted(folder.glob("*.jpg"))
-        if len(images) >= min_images:
-            chosen[folder.name] = images[:per_person]
-        if len(chosen) == count:
-            break
-    return chosen
+    return first_people(LFW, count, min_images, per_person)
 
 
 def make_tiny_lfw(root: Path, people: int = 10) -> Path:

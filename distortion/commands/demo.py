@@ -15,6 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 import wandb
 from torchvision.datasets import MNIST
@@ -24,6 +25,7 @@ from distortion.cli import main as cli
 from distortion.deployment.distorter import Distorter
 from distortion.deployment.enrolment import Enrolment
 from distortion.faces.alignment import DlibAligner, read_rgb
+from distortion.faces.lfw_protocol import first_people
 from distortion.imaging.image_io import chips_to_tensor
 from distortion.metrics.collapse import collapse_reasons
 from distortion.metrics.content import CONTENT_STATISTICS, ContentMeans
@@ -156,11 +158,11 @@ def _verdicts(f: torch.nn.Module, x: torch.Tensor, stored: torch.Tensor, thresho
 def _lfw(root: Path, people: int, refine_steps: int) -> tuple[GeneratorSummary, list[Panel]]:
     """Carriers of the first photo of ``people`` LFW people, refined from noise against dlib's ResNet and stored
     as PNG; probed with each person's second photo."""
-    names, photos = _lfw_people(root, people)
+    chosen = first_people(root, people)
+    names, photos = list(chosen), list(chosen.values())
     aligner = DlibAligner(fast=True)
     chips = [[aligner(read_rgb(p)[0]).chip for p in pair] for pair in photos]
-    enrolled, probes = (chips_to_tensor(torch.stack([torch.from_numpy(c[k]) for c in chips]).numpy())
-                        for k in (0, 1))  # fmt: skip
+    enrolled, probes = (chips_to_tensor(np.stack([c[k] for c in chips])) for k in (0, 1))
     f = DlibResNet().eval().requires_grad_(False)
     enrolment = Enrolment(refine_steps=refine_steps, storage="png", refine_autocast=True)
     print(f"\n== carriers of {people} LFW faces: refinement from noise, {refine_steps} steps against dlib's ResNet")
@@ -186,16 +188,3 @@ def _lfw(root: Path, people: int, refine_steps: int) -> tuple[GeneratorSummary, 
               [f"F: {'match' if s >= DLIB_THRESHOLD else 'NO match'} {s:.2f}" for s in genuine]),
     ]  # fmt: skip
     return summary, panels
-
-
-def _lfw_people(root: Path, count: int) -> tuple[list[str], list[tuple[Path, Path]]]:
-    """The first ``count`` people (alphabetically) with at least two photos, and their first two."""
-    names, photos = [], []
-    for person in sorted(p for p in (root / "lfw-deepfunneled").iterdir() if p.is_dir()):
-        images = sorted(person.glob("*.jpg"))
-        if len(images) >= 2:
-            names.append(person.name)
-            photos.append((images[0], images[1]))
-        if len(names) == count:
-            break
-    return names, photos

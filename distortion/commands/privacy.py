@@ -254,7 +254,8 @@ def _score(
         images["t_a"] = attackers.template(emb_a).float().clamp(0, 1)
         cols["same"].append(batch.same.bool())
         cols["emb_x_a"].append(emb_a.cpu())
-        cols["emb_x_b"].append(f(x_b).float().cpu())
+        emb_b = f(x_b).float()
+        cols["emb_x_b"].append(emb_b.cpu())
         for key in KINDS.values():
             cols[f"emb_{key}"].append(f(images[key]).float().cpu())
             for name, statistic in (("ssim", ssim), ("psnr", psnr)):
@@ -262,7 +263,7 @@ def _score(
                 mismatched = statistic(other, images[key]).double()
                 cols[f"{name}_{key}_mismatched"].append(torch.where(found, mismatched, float("nan")).cpu())
         if renewed is not None:
-            cols["emb_renewed_b"].append(f(renewed(x_b)).float().cpu())
+            cols["emb_renewed_b"].append(f(renewed(x_b, target=emb_b)).float().cpu())
         if second is not None:
             for key, image in (("x_a", x_a), ("x_b", x_b), ("g_a", images["g_a"])):
                 cols[f"second_{key}"].append(second(image).float().cpu())

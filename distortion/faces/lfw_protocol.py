@@ -28,7 +28,7 @@ from distortion.metrics.verification import (
     view_metrics,
 )
 
-__all__ = ["ImageKey", "LFWProtocol"]
+__all__ = ["ImageKey", "LFWProtocol", "first_people"]
 
 ImageKey = tuple[str, int]
 
@@ -101,3 +101,16 @@ def pair_table(
             same.append(pair.same)
             fold_ids.append(f)
     return torch.stack(scores), torch.tensor(same), torch.tensor(fold_ids), missing
+
+
+def first_people(root: Path, count: int, min_images: int = 2, per_person: int = 2) -> dict[str, list[Path]]:
+    """The first ``count`` people of the LFW folder ``root`` (alphabetically) with at least ``min_images``
+    photos, each with their first ``per_person`` photos: a small, fixed slice of real faces."""
+    chosen: dict[str, list[Path]] = {}
+    for folder in sorted(p for p in (root / "lfw-deepfunneled").iterdir() if p.is_dir()):
+        images = sorted(folder.glob("*.jpg"))
+        if len(images) >= min_images:
+            chosen[folder.name] = images[:per_person]
+        if len(chosen) == count:
+            break
+    return chosen

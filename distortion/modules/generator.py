@@ -237,8 +237,12 @@ def load_generator_module(ckpt: str | Path, map_location: str | torch.device = "
     path = Path(ckpt)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} not found")
-    checkpoint = torch.load(path, map_location=map_location, weights_only=False)
-    checkpoint["hyper_parameters"] = upgrade_hyperparameters(checkpoint.get("hyper_parameters", {}))
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)  # tensors read only if used
+    hparams = checkpoint.get("hyper_parameters", {})
+    upgraded = upgrade_hyperparameters(hparams)
+    if upgraded == hparams:  # the current layout: Lightning reads the file as it is
+        return GeneratorModule.load_from_checkpoint(path, map_location=map_location).eval()
+    checkpoint["hyper_parameters"] = upgraded
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
     buffer.seek(0)

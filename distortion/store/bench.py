@@ -28,6 +28,7 @@ from distortion.deployment.distorter import Distorter
 from distortion.deployment.enrolment import Enrolment
 from distortion.deployment.keyed_templates import WhitenedRotation
 from distortion.deployment.keys import generate_key
+from distortion.faces.lfw_protocol import first_people
 from distortion.models import CarrierGenerator
 from distortion.paths import lfw_root
 from distortion.store.backends import EmbeddedStore
@@ -45,9 +46,7 @@ def _peak_rss_mib() -> float:
 
 def _people(count: int) -> list[list[Path]]:
     """Photos of ``count`` LFW people with at least two images (two each)."""
-    folders = sorted(p for p in (lfw_root() / "lfw-deepfunneled").iterdir() if p.is_dir())
-    chosen = [sorted(f.glob("*.jpg"))[:2] for f in folders if len(list(f.glob("*.jpg"))) >= 2]
-    return chosen[:count]
+    return list(first_people(lfw_root(), count).values())
 
 
 def _system(root: Path) -> BiometricSystem:
