@@ -54,12 +54,25 @@ class MNISTDataModule(SplitDataModule):
         mnist = MNIST(str(self.root), train=train, download=False)
         return (mnist.data.unsqueeze(1).float() / 255.0), mnist.targets
 
+    def _split(self, count: int) -> tuple[Tensor, Tensor]:
+        """Validation and training indices of the official training set (seeded)."""
+        perm = torch.randperm(count, generator=torch.Generator().manual_seed(self.hparams.seed))
+        return perm[: self.hparams.val_size], perm[self.hparams.val_size :]
+
+    def reference_images(self, limit: int = 0) -> tuple[Tensor, Tensor]:
+        """Labelled training digits (never validation or test ones), the first ``limit`` (0 = all): what a
+        reader outside the project, such as a pixel nearest-neighbour reader, compares images with."""
+        images, labels = self._load(train=True)
+        train_idx = self._split(len(images))[1]
+        if limit:
+            train_idx = train_idx[:limit]
+        return images[train_idx], labels[train_idx]
+
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams
         if stage in ("fit", "validate", None) and "val" not in self.datasets:
             images, labels = self._load(train=True)
-            perm = torch.randperm(len(images), generator=torch.Generator().manual_seed(hp.seed))
-            val_idx, train_idx = perm[: hp.val_size], perm[hp.val_size :]
+            val_idx, train_idx = self._split(len(images))
             if hp.limit_train:
                 train_idx = train_idx[: hp.limit_train]
             if hp.limit_eval:

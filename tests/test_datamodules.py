@@ -129,3 +129,10 @@ def test_the_sampler_draws_one_permutation_per_epoch_and_skips_on_resume() -> No
     assert list(sampler) == second  # the skip applies once
     with pytest.raises(ValueError, match="skip"):
         sampler.skip(101)
+
+
+def test_reference_images_are_training_digits_only(datamodule: MNISTDataModule) -> None:
+    images, labels = datamodule.reference_images(3000)
+    assert images.shape == (3000, 1, 28, 28) and len(labels) == 3000
+    assert len(_key(images) & _key(datamodule.datasets["val"].images)) <= 5
+    assert _key(images) <= _key(datamodule.datasets["train"].images)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from sklearn.linear_model import Ridge
 
@@ -11,13 +12,14 @@ from distortion.attacks.keyed import (
     dsys_floor,
     ica_link,
     insider_estimate,
+    match_marginals,
     replay_scores,
     ridge_map,
     trained_link,
 )
 from distortion.deployment.keyed_templates import KeyedRotation, WhitenedRotation
-from distortion.deployment.keys import generate_key
 from distortion.metrics.verification import pair_scores, view_metrics
+from tests.keys import fixed_key
 from tests.test_keyed_templates import clusters
 
 
@@ -44,7 +46,7 @@ def link_eer(pair, same):
 def test_covariance_alignment_links_a_plain_rotation_but_not_a_whitened_one():
     emb = skewed_clusters()
     a, b, same = pairs(emb)
-    k1, k2 = generate_key(), generate_key()
+    k1, k2 = fixed_key("site 1"), fixed_key("site 2")
     rotation = KeyedRotation(8).fit(emb)
     assert link_eer((rotation(a, k1), rotation(b, k2)), same) > 0.3  # direct: unlinkable
     assert link_eer(covariance_link(rotation(a, k1), rotation(b, k2), 8), same) < 0.1
@@ -52,19 +54,33 @@ def test_covariance_alignment_links_a_plain_rotation_but_not_a_whitened_one():
     assert link_eer(covariance_link(whitened(a, k1), whitened(b, k2), 8), same) > 0.3
 
 
-def test_ica_undoes_a_whitened_rotation_of_non_gaussian_sources():
+@pytest.mark.parametrize("sites", [("site 1", "site 2"), ("site 3", "site 4"), ("site 5", "site 6")])
+def test_ica_undoes_a_whitened_rotation_of_non_gaussian_sources(sites):
     emb = skewed_clusters(people=1000)
     a, b, same = pairs(emb)
     whitened = WhitenedRotation(8, 8).fit(emb)
-    k1, k2 = generate_key(), generate_key()
+    k1, k2 = map(fixed_key, sites)
     assert link_eer(ica_link(whitened(a, k1), whitened(b, k2), 8), same) < 0.15
+
+
+def test_match_marginals_recovers_a_permutation_and_signs_of_distinct_sources():
+    g = torch.Generator().manual_seed(0)
+    sources = torch.stack([torch.randn(4000, generator=g).abs() ** p for p in (1.0, 1.5, 2.0, 3.0)], 1).double()
+    sources = (sources - sources.mean(0)) / sources.std(0)
+    columns, signs = torch.tensor([2, 0, 3, 1]), torch.tensor([-1.0, 1.0, -1.0, 1.0]).double()
+    other = torch.stack([torch.randn(4000, generator=g).abs() ** p for p in (1.0, 1.5, 2.0, 3.0)], 1).double()
+    other = (other - other.mean(0)) / other.std(0)  # another sample of the same sources: a second store
+    mixed = torch.empty_like(other)
+    mixed[:, columns] = other * signs
+    found, found_signs = match_marginals(sources, mixed)
+    assert found.tolist() == columns.tolist() and found_signs.tolist() == signs.tolist()
 
 
 def test_trained_linker_and_insider_need_enough_pairs():
     emb, _ = clusters(people=300, dim=16, seed=5)
     train, test = emb[:300], emb[300:]
     rotation = WhitenedRotation(16, 16).fit(train)
-    k1, k2 = generate_key(), generate_key()
+    k1, k2 = fixed_key("site 1"), fixed_key("site 2")
     a, b, same = pairs(test)
     linked = trained_link(rotation(train, k1), rotation(train, k2), rotation(a, k1), rotation(b, k2))
     assert link_eer(linked, same) < 0.1
@@ -78,7 +94,7 @@ def test_trained_linker_and_insider_need_enough_pairs():
 def test_replay_of_a_stored_template_is_far_from_it():
     emb, _ = clusters(seed=6)
     t = WhitenedRotation(16, 8).fit(emb)
-    key = generate_key()
+    key = fixed_key("site 1")
     stored = t(emb, key)
     genuine = pair_scores(stored[0::2], t(emb[1::2], key))
     assert replay_scores(stored, t, key).median() < genuine.median() - 0.1

@@ -15,12 +15,13 @@ from distortion.deployment.enrolment import Enrolment
 from distortion.deployment.keys import KeyMismatchError, generate_key, load_key, write_key
 from distortion.metrics.verification import pair_scores
 from tests.conftest import make_config
+from tests.keys import fixed_key
 
 
 @pytest.fixture(scope="module")
 def keyed(tiny, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("keyed")
-    key_path = write_key(generate_key(), out / "site.key")
+    key_path = write_key(fixed_key("site"), out / "site.key")
     path = make_config(
         "lfw_keyed_carrier.yaml",
         out,
@@ -70,7 +71,7 @@ def test_one_key_matches_two_keys_do_not_and_replay_is_rejected(keyed, tiny) -> 
         emb = distorter.embedding(x)
         stored = distorter.embedding(distorter(x, target=emb))
     own = pair_scores(stored, distorter.probe(emb))
-    other_key = distorter.transform(emb, generate_key())
+    other_key = distorter.transform(emb, fixed_key("another site"))
     replay = pair_scores(stored, distorter.probe(stored))
     assert (own > pair_scores(stored, other_key)).all()
     assert (own > replay).all()

@@ -14,6 +14,7 @@ from distortion.deployment.keyed_templates import (
 )
 from distortion.deployment.keys import generate_key
 from distortion.metrics.verification import pair_scores, view_metrics
+from tests.keys import fixed_key
 
 
 def clusters(people: int = 200, per: int = 2, dim: int = 16, spread: float = 0.3, seed: int = 0):
@@ -37,7 +38,7 @@ def test_same_key_matches_two_keys_do_not(transform):
     train, labels = clusters(seed=1)
     transform.fit(train, labels)
     emb, _ = clusters(seed=2)
-    k1, k2 = generate_key(), generate_key()
+    k1, k2 = fixed_key("site 1"), fixed_key("site 2")
     a, impostor, genuine = genuine_impostor(emb)
     same = torch.cat([torch.ones(len(a)), torch.zeros(len(a))]).bool()
     keyed = pair_scores(transform(a, k1).repeat(2, 1), transform(torch.cat([genuine, impostor]), k1))

@@ -40,6 +40,7 @@ def test_generator_fit_and_test_write_the_report(trained) -> None:
     for key in ("d_l1_pct", "d_mse_pct", "d_dssim_pct", "ssim", "psnr", "content_change_pct"):
         assert f"test/{key}" in report
     assert 0 <= report["test/reader_acc_original"] <= 1 and 0 <= report["test/reader_acc_distorted"] <= 1
+    assert report["test/pixel_1nn_acc_original"] > 0.7 and 0 <= report["test/pixel_1nn_acc_distorted"] <= 1
     assert "| `test/deploy/eer` |" in (run / "report.md").read_text()
     assert (run / "roc.png").stat().st_size > 1000 and (run / "grid.png").stat().st_size > 1000
 

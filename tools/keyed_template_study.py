@@ -65,12 +65,55 @@ def study(transform: TemplateTransform, emb: dict, protocol: LFWProtocol, train_
     return report
 
 
+TITLES = {
+    "rotation_all": "keyed rotation, all 128 axes",
+    **{f"whitened_rotation_{k}": f"whitened rotation, {k} axes" for k in (16, 24, 32, 48, 64)},
+    **{f"discriminant_rotation_{k}": f"discriminant rotation, {k} axes" for k in (32, 48, 64)},
+    **{f"sign_projection_{a}x{b}": f"sign projection, {a} axes, {b} bits" for a, b in ((32, 64), (64, 64), (64, 128),
+                                                                                      (128, 128))},
+}  # fmt: skip
+ATTACKERS = ("direct", "covariance_alignment", "ica", "trained_linker")
+
+
+def markdown_table(results: dict) -> str:
+    """docs/keyed.md's table of the study: one row per transform."""
+    first = next(iter(results.values()))
+    f_acc, f_eer = 100 * first["view2"]["f_accuracy"], 100 * first["deployment"]["original_eer"]
+    lines = [
+        f"| transform | View 2 deploy accuracy (F {f_acc:.2f}%) | DevTest deploy EER (F {f_eer:.2f}%) | carrier vs "
+        "carrier false accepts | replay accepted | D_sys (floor) direct / covariance / ICA / trained linker | linking "
+        "EER direct / covariance / ICA / trained | insider EER at 10 / 100 / 1,000 pairs | survives the insider (EER "
+        ">= 20%) up to | old carrier, new key | (i)-(iii) within 0.05 of floor |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, r in results.items():
+        link, dep, ins = r["linkage"], r["deployment"], r["insider"]
+        dsys = " / ".join(f"{link[a]['d_sys']:.2f} ({link[a]['d_sys_floor']:.2f})" for a in ATTACKERS[:3])
+        eers = " / ".join(f"{100 * link[a]['eer']:.0f}" for a in ATTACKERS[:3])
+        lines.append(
+            f"| {TITLES.get(name, name)} | {100 * r['view2']['deploy_accuracy']:.2f}% | "
+            f"{100 * dep['deploy_eer']:.2f}% | "
+            f"{100 * dep['carrier_vs_carrier_false_accept']:.1f}% | {100 * r['replay']['accepted']:.1f}% | "
+            f"{dsys} / {link['trained_linker']['d_sys']:.2f} | {eers} / {100 * link['trained_linker']['eer']:.1f}% | "
+            f"{100 * ins['eer_10']:.1f} / {100 * ins['eer_100']:.1f} / {100 * ins['eer_1000']:.1f}% | "
+            f"{ins['survives_up_to']} | {100 * r['revocation']['old_carrier_accepted_genuine']:.1f}% | "
+            f"{'yes' if link['within_floor_0.05'] else 'no'} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backbone", default="dlib")
     parser.add_argument("--out", default="runs/keyed_template_study.json")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--table", action="store_true", help="print the markdown table of an existing --out, run nothing"
+    )
     args = parser.parse_args()
+    if args.table:
+        print(markdown_table(json.loads(Path(args.out).read_text())))
+        return
     protocol = LFWProtocol.load(lfw_root())
     emb = cached_lfw_templates(default_cache_dir("dlib" if args.backbone == "dlib" else "facenet"), args.backbone)
     names = sorted({k[0] for k in emb})
@@ -110,6 +153,7 @@ def main() -> None:
     curves = {name: {int(k[4:]): v for k, v in r["insider"].items() if k.startswith("eer_")}
               for name, r in results.items()}  # fmt: skip
     plot_insider(curves, Path(args.out).with_suffix(".insider.png"), "LFW DevTest, exact keyed templates")
+    print(markdown_table(results))
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ Templates are rows of ``(N, D)`` tensors in F's space; a store's template of a p
 - :func:`replay_scores`: a stolen stored template presented as a probe: ``T_k(stored)`` against ``stored``.
 - Linkage of two stores made under two keys (``a`` under key 1, ``b`` under key 2):
   :func:`direct_link` (F's own distance), :func:`covariance_link` (align the principal axes of the two
-  stores, signs from third moments), :func:`ica_link` (independent components of each store, ordered by
-  kurtosis, signs from skewness), :func:`trained_link` (a linear map fitted on other people's templates
-  under both keys). Each returns the two stores' templates in one frame, to be scored pair by pair.
+  stores, signs from third moments), :func:`ica_link` (independent components of each store, paired and
+  signed across the stores by their marginal distributions), :func:`trained_link` (a linear map fitted
+  on other people's templates under both keys). Each returns the two stores' templates in one frame, to
+  be scored pair by pair.
 - :func:`insider_estimate`: F(x) estimated from a stored template by ridge regression on ``n`` leaked
   (F(x), stored) pairs.
 - :func:`dsys_floor`: the D_sys that unrelated score sets of the same sizes give (the estimate's floor).
@@ -32,6 +33,7 @@ __all__ = [
     "dsys_floor",
     "ica_link",
     "insider_estimate",
+    "match_marginals",
     "replay_scores",
     "ridge_map",
     "trained_link",
@@ -70,32 +72,51 @@ def covariance_link(
     return _principal_frame(store_a, a, k), _principal_frame(store_b, b, k)
 
 
-def _independent_frame(population: Tensor, t: Tensor, components: int, seed: int) -> Tensor:
+def _independent_sources(population: Tensor, t: Tensor, components: int, seed: int) -> tuple[Tensor, Tensor]:
+    """FastICA fitted on ``population``: its unit-variance sources and those of ``t``, in FastICA's order."""
     import warnings
 
     from sklearn.decomposition import FastICA
     from sklearn.exceptions import ConvergenceWarning
 
-    ica = FastICA(n_components=components, whiten="unit-variance", random_state=seed, max_iter=400, tol=1e-3)
+    ica = FastICA(n_components=components, whiten="unit-variance", random_state=seed, max_iter=2000, tol=1e-6)
     with warnings.catch_warnings():  # an unconverged unmixing is still this attacker's best guess
         warnings.simplefilter("ignore", ConvergenceWarning)
         fitted = torch.from_numpy(ica.fit_transform(population.double().cpu().numpy()))
-    sources = torch.from_numpy(ica.transform(t.double().cpu().numpy()))
-    signs = torch.sign((fitted**3).mean(0) + 1e-300)
-    order = torch.argsort((fitted**4).mean(0), descending=True)
-    return (sources * signs)[:, order]
+    return fitted, torch.from_numpy(ica.transform(t.double().cpu().numpy()))
+
+
+def match_marginals(sources_a: Tensor, sources_b: Tensor, levels: int = 99) -> tuple[Tensor, Tensor]:
+    """Pair and sign the columns of ``sources_b`` with those of ``sources_a`` by their marginal distributions.
+
+    ICA gives each store's sources up to order and sign. The cost of pairing column ``i`` of ``a`` with
+    ``+-`` column ``j`` of ``b`` is the L2 distance of their quantile functions (a 1-D Wasserstein
+    distance), and the pairing minimises the total cost (Hungarian). Returns ``(columns, signs)``: column
+    ``columns[i]`` of ``b``, times ``signs[i]``, is the partner of column ``i`` of ``a``."""
+    from scipy.optimize import linear_sum_assignment
+
+    probabilities = torch.linspace(0.5 / levels, 1 - 0.5 / levels, levels, dtype=torch.float64)
+    qa = torch.quantile(sources_a.double(), probabilities, dim=0).T
+    qb = torch.quantile(sources_b.double(), probabilities, dim=0).T
+    plus, minus = torch.cdist(qa, qb), torch.cdist(qa, -qb.flip(1))  # quantiles of -s are -q reversed
+    rows, columns = linear_sum_assignment(torch.minimum(plus, minus).numpy())
+    signs = torch.where(minus[rows, columns] < plus[rows, columns], -1.0, 1.0).double()
+    return torch.from_numpy(columns), signs
 
 
 def ica_link(
     a: Tensor, b: Tensor, components: int = 32, store_a: Tensor | None = None, store_b: Tensor | None = None,
     seed: int = 0,
 ) -> tuple[Tensor, Tensor]:  # fmt: skip
-    """(iii) ``a`` and ``b`` as independent components of their stores (scikit-learn's FastICA), ordered by
-    kurtosis and signed by skewness: a rotation of non-Gaussian sources is undone up to order and sign,
-    which those fix."""
+    """(iii) ``a`` and ``b`` as independent components of their stores (scikit-learn's FastICA), paired and
+    signed across the stores by :func:`match_marginals`: a key that mixes non-Gaussian sources linearly is
+    undone up to order and sign, which the sources' own distributions fix."""
     store_a, store_b = (a if store_a is None else store_a), (b if store_b is None else store_b)
     k = min(components, a.shape[1], len(store_a) - 1, len(store_b) - 1)
-    return _independent_frame(store_a, a, k, seed), _independent_frame(store_b, b, k, seed)
+    fitted_a, sources_a = _independent_sources(store_a, a, k, seed)
+    fitted_b, sources_b = _independent_sources(store_b, b, k, seed)
+    columns, signs = match_marginals(fitted_a, fitted_b)
+    return sources_a, sources_b[:, columns] * signs
 
 
 def ridge_map(source: Tensor, target: Tensor, ridge: float = 1e-3) -> tuple[Tensor, Tensor]:

@@ -104,10 +104,11 @@ def test_enrol_many_refuses_each_bad_person_alone(setup, tmp_path) -> None:
 
     from distortion.commands.evaluation import load_distorter
     from distortion.deployment.enrolment import Enrolment
-    from distortion.deployment.keys import generate_key, write_key
+    from distortion.deployment.keys import write_key
     from distortion.store.system import BiometricSystem
+    from tests.keys import fixed_key
 
-    key = write_key(generate_key(), tmp_path / "k.key")
+    key = write_key(fixed_key("site"), tmp_path / "k.key")
     distorter = load_distorter(None, "dlib", torch.device("cpu"), Enrolment(int(STEPS), storage="png", key=str(key)),
                                keyed=str(setup["keyed"]))  # fmt: skip
     system = BiometricSystem(str(tmp_path / "s.db"), distorter, "dlib", 0.7)
