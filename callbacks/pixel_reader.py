@@ -28,14 +28,15 @@ class PixelNearestNeighbour(StageMetricsCallback):
         if reference_images < 1 or max_images < 1:
             raise ValueError("reference_images and max_images are >= 1")
         self.reference_count, self.max_images = reference_images, max_images
-        self.reference: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.reference: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self.seen: dict[str, list[torch.Tensor]] = {"x": [], "g": [], "y": []}
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         datamodule = trainer.datamodule
         if not hasattr(datamodule, "reference_images"):
             raise TypeError(f"PixelNearestNeighbour needs a datamodule with reference_images(), not {type(datamodule)}")
-        self.reference = datamodule.reference_images(self.reference_count)
+        images, labels = datamodule.reference_images(self.reference_count)
+        self.reference = images, standardise(images), labels
 
     def update(self, outputs: dict[str, Any]) -> None:
         if "g_a" not in outputs or sum(len(y) for y in self.seen["y"]) >= self.max_images:
@@ -49,11 +50,11 @@ class PixelNearestNeighbour(StageMetricsCallback):
             return
         x, g, y = (torch.cat(self.seen[k])[: self.max_images] for k in ("x", "g", "y"))
         self.seen = {"x": [], "g": [], "y": []}
-        images, labels = self.reference
+        images, standardised, labels = self.reference
         readings = {
             "original": nearest_neighbour_accuracy(images, labels, x, y),
             "distorted": nearest_neighbour_accuracy(images, labels, g, y),
-            "distorted_standardised": nearest_neighbour_accuracy(standardise(images), labels, standardise(g), y),
+            "distorted_standardised": nearest_neighbour_accuracy(standardised, labels, standardise(g), y),
         }
         for key, value in readings.items():
             pl_module.log(f"{stage}/pixel_1nn_acc_{key}", value)

@@ -36,10 +36,9 @@ def embed(net: torch.nn.Module, images: torch.Tensor, batch: int = 1000) -> torc
     return torch.cat([net(images[i : i + batch]) for i in range(0, len(images), batch)]).double()
 
 
-def deployment_eer(transform: TemplateTransform, test: torch.Tensor, pairs: torch.Tensor) -> float:
-    """EER of stored ``T_k(F(x_i))`` against the keyed probe ``T_k(F(x_j))`` over the pairs ``(i, j, same)``."""
-    keyed = transform(test, generate_key())
-    return view_metrics(pair_scores(keyed[pairs[:, 0]], keyed[pairs[:, 1]]), pairs[:, 2].bool())["eer"]
+def pairs_eer(emb: torch.Tensor, pairs: torch.Tensor) -> float:
+    """EER of template ``i`` against template ``j`` over the pairs ``(i, j, same)``."""
+    return view_metrics(pair_scores(emb[pairs[:, 0]], emb[pairs[:, 1]]), pairs[:, 2].bool())["eer"]
 
 
 def main() -> None:
@@ -60,8 +59,7 @@ def main() -> None:
     d = fit_emb.shape[1]
     results: dict[str, dict] = {"f": {}}
     for split, (emb, pairs) in splits.items():
-        scores = pair_scores(emb[pairs[:, 0]], emb[pairs[:, 1]])
-        results["f"][f"{split}_eer"] = view_metrics(scores, pairs[:, 2].bool())["eer"]
+        results["f"][f"{split}_eer"] = pairs_eer(emb, pairs)
     print(f"F: val EER {100 * results['f']['val_eer']:.2f}%, test EER {100 * results['f']['test_eer']:.2f}%")
     candidates: dict[str, TemplateTransform] = {"rotation_all": KeyedRotation(d)}
     for k in range(6, d + 1):
@@ -73,7 +71,8 @@ def main() -> None:
         transform.fit(fit_emb, fit_labels)
         results[name] = {}
         for split, (emb, pairs) in splits.items():
-            eers = torch.tensor([deployment_eer(transform, emb, pairs) for _ in range(args.keys)])
+            # stored T_k(F(x_i)) against the keyed probe T_k(F(x_j)), under a fresh key each time
+            eers = torch.tensor([pairs_eer(transform(emb, generate_key()), pairs) for _ in range(args.keys)])
             results[name][f"{split}_eer"], results[name][f"{split}_eer_std"] = float(eers.mean()), float(eers.std())
         r = results[name]
         print(f"{name}: deployment EER val {100 * r['val_eer']:.2f}% test {100 * r['test_eer']:.2f}% "
