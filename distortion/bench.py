@@ -40,7 +40,6 @@ from torch import Tensor, nn
 from distortion.backbones import DlibResNet
 from distortion.backbones.dlib_resnet import DLIB_RESNET_FILE, dlib_model_path
 from distortion.deployment.distorter import Distorter
-from distortion.deployment.keyed_templates import WhitenedRotation
 from distortion.deployment.keys import generate_key
 from distortion.deployment.refinement import noise_images, refine
 from distortion.faces.alignment import ALIGNERS
@@ -48,7 +47,7 @@ from distortion.models import CarrierGenerator, MLPEmbedding, UNet
 from distortion.objective import Budget, ImageTerm, Objective
 from distortion.objective.losses import squared_distance
 from distortion.paths import lfw_root
-from distortion.store.bench import measure_enrol, measure_identify, measure_verify
+from distortion.store.bench import lfw_keyed_transform, measure_enrol, measure_identify, measure_verify
 
 MNIST_SETTINGS = ("fp32", "bf16", "bf16_channels_last", "residual_bf16_channels_last")
 PORT_SETTINGS = ("fp32", "fp32_channels_last", "bf16_channels_last")
@@ -174,7 +173,7 @@ def measure_carrier(setting: str, batch: int = 32, repeats: int = 5, keyed: bool
     generator = CarrierGenerator(128, (3, 150, 150), noise_dim=16, width=4, stages=0, upsample=2)  # the config's
     x = torch.from_numpy(_lfw_chips(batch)).permute(0, 3, 1, 2).float() / 255
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=setting.startswith("bf16"))
-    transform, key = WhitenedRotation(128, 32).fit(torch.randn(256, 128) * 0.05), generate_key()
+    transform, key = lfw_keyed_transform().fit(torch.randn(256, 128) * 0.05), generate_key()
     distorter = Distorter(embedding, generator, transform=transform if keyed else None, key=key if keyed else None)
     objective = Objective(ImageTerm("decorrelation"), Budget(tau=0.02, beta=10.0, robust_storage=True))
     train = _generator_step(generator, embedding, objective, x, autocast)

@@ -70,10 +70,11 @@ def test_one_key_matches_two_keys_do_not_and_replay_is_rejected(keyed, tiny) -> 
     with torch.no_grad():
         emb = distorter.embedding(x)
         stored = distorter.embedding(distorter(x, target=emb))
-    own = pair_scores(stored, distorter.probe(emb))
-    other_key = distorter.transform(emb, fixed_key("another site"))
-    replay = pair_scores(stored, distorter.probe(stored))
-    assert (own > pair_scores(stored, other_key)).all()
+    match = distorter.matched
+    own = pair_scores(match(stored), match(distorter.probe(emb)))
+    other_key = match(distorter.transform(emb, fixed_key("another site")))
+    replay = pair_scores(match(stored), match(distorter.probe(stored)))
+    assert (own > pair_scores(match(stored), other_key)).all()
     assert (own > replay).all()
 
 

@@ -32,7 +32,14 @@ def genuine_impostor(emb):
 
 
 @pytest.mark.parametrize(
-    "transform", [KeyedRotation(16), WhitenedRotation(16, 8), DiscriminantRotation(16, 8), SignProjection(16, 8, 16)]
+    "transform",
+    [
+        KeyedRotation(16),
+        WhitenedRotation(16, 8, "stored"),
+        WhitenedRotation(16, 8, "unkeyed"),
+        DiscriminantRotation(16, 8),
+        SignProjection(16, 8, 16),
+    ],
 )
 def test_same_key_matches_two_keys_do_not(transform):
     train, labels = clusters(seed=1)
@@ -41,8 +48,12 @@ def test_same_key_matches_two_keys_do_not(transform):
     k1, k2 = fixed_key("site 1"), fixed_key("site 2")
     a, impostor, genuine = genuine_impostor(emb)
     same = torch.cat([torch.ones(len(a)), torch.zeros(len(a))]).bool()
-    keyed = pair_scores(transform(a, k1).repeat(2, 1), transform(torch.cat([genuine, impostor]), k1))
-    cross = pair_scores(transform(a, k1).repeat(2, 1), transform(torch.cat([genuine, impostor]), k2))
+
+    def scores(probe_key):  # the matcher of site 1 compares its stored templates with probes keyed by probe_key
+        probes = transform(torch.cat([genuine, impostor]), probe_key)
+        return pair_scores(transform.matched(transform(a, k1), k1).repeat(2, 1), transform.matched(probes, k1))
+
+    keyed, cross = scores(k1), scores(k2)
     assert view_metrics(keyed, same)["eer"] < 0.1
     assert view_metrics(cross, same)["eer"] > 0.3
     assert transform(a, k1).shape == a.shape
@@ -98,3 +109,23 @@ def test_identity_names_the_fit_not_the_key() -> None:
     b = WhitenedRotation(16, 8).fit(clusters(seed=2)[0])
     assert a.identity.startswith("whitened_rotation:") and a.identity != b.identity
     assert a.identity == WhitenedRotation(16, 8).fit(clusters(seed=1)[0]).identity
+
+
+def test_the_key_undoing_matcher_compares_with_fs_distance_on_the_kept_axes() -> None:
+    train, _ = clusters(people=500, seed=3)
+    key, other = fixed_key("site 1"), fixed_key("site 2")
+    unkeyed = WhitenedRotation(16, 16).fit(train)  # the default matcher
+    stored = WhitenedRotation(16, 16, "stored").fit(train)
+    a, b = train[:50], train[50:100]
+    # the stores hold the same isotropic templates either way; only the matcher differs
+    assert torch.equal(unkeyed(a, key), stored(a, key))
+    assert torch.equal(stored.matched(stored(a, key), key), stored(a, key))
+    distance = (unkeyed.matched(unkeyed(a, key), key) - unkeyed.matched(unkeyed(b, key), key)).norm(dim=1)
+    assert torch.allclose(distance, (a - b).norm(dim=1))  # all axes kept: F's own distances
+    assert not torch.allclose(unkeyed.matched(unkeyed(a, key), other), a)  # the wrong key undoes nothing
+    eight = WhitenedRotation(16, 8, "unkeyed").fit(train)
+    kept = (eight.coordinates(a) - eight.coordinates(b)).norm(dim=1)
+    assert torch.allclose((eight.matched(eight(a, key), key) - eight.matched(eight(b, key), key)).norm(dim=1), kept)
+    assert unkeyed.identity != stored.identity and not unkeyed.matches_stored and stored.matches_stored
+    with pytest.raises(ValueError, match="compare"):
+        WhitenedRotation(16, 8, "clear")

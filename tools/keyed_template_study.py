@@ -10,6 +10,7 @@ A carrier that reaches its target exactly stores ``T_k(F(x))``; this study score
 F's embeddings of every LFW chip are computed once into ``<cache>/templates_<backbone>.pt``.
 
     python tools/keyed_template_study.py --out docs/keyed_templates.json
+    python tools/keyed_template_study.py --out docs/keyed_templates.json --only whitened_rotation_64_unkeyed
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def study(transform: TemplateTransform, emb: dict, protocol: LFWProtocol, train_
                        transform(a, key1), transform(b, key1), transform(b, key2))  # fmt: skip
     report = keyed_sections(t, transform, key1, key2)
     keys = list(emb)
-    keyed1 = dict(zip(keys, transform(torch.stack([emb[k] for k in keys]), key1)))
+    keyed1 = dict(zip(keys, transform.matched(transform(torch.stack([emb[k] for k in keys]), key1), key1)))
     view2 = protocol.report(keyed1, keyed1)["view2"]
     f_view2 = protocol.report(emb)["view2"]
     report["view2"] = {"deploy_accuracy": view2["accuracy_mean"], "deploy_std": view2["accuracy_std"],
@@ -65,9 +66,11 @@ def study(transform: TemplateTransform, emb: dict, protocol: LFWProtocol, train_
     return report
 
 
+UNKEYED = (32, 48, 64, 96)
 TITLES = {
     "rotation_all": "keyed rotation, all 128 axes",
-    **{f"whitened_rotation_{k}": f"whitened rotation, {k} axes" for k in (16, 24, 32, 48, 64)},
+    **{f"whitened_rotation_{k}": f"whitened rotation, {k} axes, stored compared" for k in (16, 24, 32, 48, 64)},
+    **{f"whitened_rotation_{k}_unkeyed": f"whitened rotation, {k} axes, key-undoing matcher" for k in UNKEYED},
     **{f"discriminant_rotation_{k}": f"discriminant rotation, {k} axes" for k in (32, 48, 64)},
     **{f"sign_projection_{a}x{b}": f"sign projection, {a} axes, {b} bits" for a, b in ((32, 64), (64, 64), (64, 128),
                                                                                       (128, 128))},
@@ -110,9 +113,11 @@ def main() -> None:
     parser.add_argument(
         "--table", action="store_true", help="print the markdown table of an existing --out, run nothing"
     )
+    parser.add_argument("--only", nargs="+", help="run these transforms only, updating their rows of an existing --out")
     args = parser.parse_args()
+    out = Path(args.out)
     if args.table:
-        print(markdown_table(json.loads(Path(args.out).read_text())))
+        print(markdown_table(json.loads(out.read_text())))
         return
     protocol = LFWProtocol.load(lfw_root())
     emb = cached_lfw_templates(default_cache_dir("dlib" if args.backbone == "dlib" else "facenet"), args.backbone)
@@ -122,11 +127,12 @@ def main() -> None:
     d = next(iter(emb.values())).shape[0]
     candidates = {
         "rotation_all": KeyedRotation(d),
-        "whitened_rotation_16": WhitenedRotation(d, 16),
-        "whitened_rotation_24": WhitenedRotation(d, 24),
-        "whitened_rotation_32": WhitenedRotation(d, 32),
-        "whitened_rotation_48": WhitenedRotation(d, 48),
-        "whitened_rotation_64": WhitenedRotation(d, 64),
+        "whitened_rotation_16": WhitenedRotation(d, 16, "stored"),
+        "whitened_rotation_24": WhitenedRotation(d, 24, "stored"),
+        "whitened_rotation_32": WhitenedRotation(d, 32, "stored"),
+        "whitened_rotation_48": WhitenedRotation(d, 48, "stored"),
+        "whitened_rotation_64": WhitenedRotation(d, 64, "stored"),
+        **{f"whitened_rotation_{k}_unkeyed": WhitenedRotation(d, k, "unkeyed") for k in UNKEYED},
         "discriminant_rotation_32": DiscriminantRotation(d, 32),
         "discriminant_rotation_48": DiscriminantRotation(d, 48),
         "discriminant_rotation_64": DiscriminantRotation(d, 64),
@@ -135,8 +141,13 @@ def main() -> None:
         "sign_projection_64x128": SignProjection(d, 64, 128),
         "sign_projection_128x128": SignProjection(d, 128, 128),
     }
-    results = {}
+    unknown = set(args.only or ()) - set(candidates)
+    if unknown:
+        parser.error(f"--only: unknown transforms {sorted(unknown)}; known: {sorted(candidates)}")
+    results = json.loads(out.read_text()) if args.only and out.is_file() else {}
     for name, transform in candidates.items():
+        if args.only and name not in args.only:
+            continue
         results[name] = study(transform, emb, protocol, train_keys, args.seed)
         r = results[name]
         print(
@@ -148,11 +159,12 @@ def main() -> None:
             f"{100 * r['revocation']['old_carrier_accepted_genuine']:.2f}%",
             flush=True,
         )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=1))
+    results = {name: results[name] for name in candidates if name in results}  # the table's order
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
     curves = {name: {int(k[4:]): v for k, v in r["insider"].items() if k.startswith("eer_")}
               for name, r in results.items()}  # fmt: skip
-    plot_insider(curves, Path(args.out).with_suffix(".insider.png"), "LFW DevTest, exact keyed templates")
+    plot_insider(curves, out.with_suffix(".insider.png"), "LFW DevTest, exact keyed templates")
     print(markdown_table(results))
 
 

@@ -6,10 +6,11 @@ Conditions:
 
 - ``f``: F(x) enrolled, F(probe) probed;
 - ``exact_<transform>``: ``T_k(F(x))`` enrolled (a carrier that reaches its target exactly), ``T_k(F(probe))``
-  probed, for the keyed rotation, the whitened rotation (32 axes) and the discriminant rotation (48);
+  probed, for the keyed rotation, the whitened rotation (32 axes) and the discriminant rotation (48), and the
+  whitened rotation of 32-96 axes compared by the key-undoing matcher (``compare="unkeyed"``);
 - with ``--ckpt`` (a carrier G; keyed when it is a keyed carrier, with ``--key``) or ``--embedding dlib
   --refine_steps N`` (refinement from noise; keyed with ``--keyed`` and ``--key``): ``carriers``, the gallery
-  made of real carriers stored as PNG, F(stored) enrolled.
+  made of real carriers stored as PNG, F(stored) enrolled; both compared as the carrier's matcher compares.
 
     python tools/lfw_open_set.py --out runs/lfw_open_set.json
     python tools/lfw_open_set.py --ckpt runs/lfw_keyed_carrier/checkpoints/last.ckpt --key site.key
@@ -62,9 +63,15 @@ def main() -> None:
     rows = [i for i, k in enumerate(keys) if k in train]
     people = sorted({ids[i] for i in rows})
     labels = torch.tensor([people.index(ids[i]) for i in rows])
-    for name, transform in (("rotation", KeyedRotation(128)), ("whitened_rotation_32", WhitenedRotation(128, 32)),
-                            ("discriminant_rotation_48", DiscriminantRotation(128, 48))):  # fmt: skip
-        t = transform.fit(e[rows], labels)(e, generate_key())
+    exact = {
+        "rotation": KeyedRotation(128),
+        "whitened_rotation_32": WhitenedRotation(128, 32, "stored"),
+        "discriminant_rotation_48": DiscriminantRotation(128, 48),
+        **{f"whitened_rotation_{m}_unkeyed": WhitenedRotation(128, m, "unkeyed") for m in (32, 48, 64, 96)},
+    }
+    for name, transform in exact.items():
+        key = generate_key()
+        t = transform.matched(transform.fit(e[rows], labels)(e, key), key)
         results[f"exact_{name}"] = open_set_metrics(t[gallery], [ids[i] for i in gallery], t[mated],
                                                     [ids[i] for i in mated], t[non_mated])  # fmt: skip
     if args.ckpt or args.embedding:
@@ -76,7 +83,8 @@ def main() -> None:
         batches = cache.batches([rows[keys[i]] for i in gallery], 32)
         stored = torch.cat([b.emb_stored.cpu() for b in embed_batches(batches, distorter.embedding, device, distorter,
                                                                       desc="gallery carriers")]).double()  # fmt: skip
-        probes = distorter.probe(e.float().to(device)).double().cpu()
+        stored = distorter.matched(stored.to(device)).double().cpu()
+        probes = distorter.matched(distorter.probe(e.float().to(device))).double().cpu()
         results["carriers"] = open_set_metrics(stored, [ids[i] for i in gallery], probes[mated],
                                                [ids[i] for i in mated], probes[non_mated])  # fmt: skip
         results["carriers"] |= {"ckpt": args.ckpt, "embedding": args.embedding, "refine_steps": args.refine_steps,

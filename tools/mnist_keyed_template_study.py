@@ -2,8 +2,9 @@
 
 A keyed carrier that reaches its target exactly stores ``T_k(F(x))``; this scores that ideal store on the
 official test pairs (the ones ``distortion test`` scores): the deployment's EER (stored under the key against
-keyed probes) beside F's, on the validation pairs (to choose a transform by) and on the test pairs, so that a
-trained carrier's EER splits into what the transform costs and what the decoder adds. F is the demo's
+keyed probes, compared as the transform's matcher compares them) beside F's, on the validation pairs (to
+choose a transform by) and on the test pairs, so that a trained carrier's EER splits into what the
+transform costs and what the decoder adds. F is the demo's
 (``runs/mnist_embedding_mlp``); transforms are fitted on training digits outside the validation split.
 
     python tools/mnist_keyed_template_study.py --out runs/mnist_keyed_template_study.json
@@ -63,7 +64,8 @@ def main() -> None:
     print(f"F: val EER {100 * results['f']['val_eer']:.2f}%, test EER {100 * results['f']['test_eer']:.2f}%")
     candidates: dict[str, TemplateTransform] = {"rotation_all": KeyedRotation(d)}
     for k in range(6, d + 1):
-        candidates[f"whitened_rotation_{k}"] = WhitenedRotation(d, k)
+        candidates[f"whitened_rotation_{k}"] = WhitenedRotation(d, k, "stored")
+        candidates[f"whitened_rotation_{k}_unkeyed"] = WhitenedRotation(d, k, "unkeyed")
     for k in range(6, d):
         candidates[f"discriminant_rotation_{k}"] = DiscriminantRotation(d, k)
     candidates[f"sign_projection_{d}x{d}"] = SignProjection(d, d, d)
@@ -71,8 +73,9 @@ def main() -> None:
         transform.fit(fit_emb, fit_labels)
         results[name] = {}
         for split, (emb, pairs) in splits.items():
-            # stored T_k(F(x_i)) against the keyed probe T_k(F(x_j)), under a fresh key each time
-            eers = torch.tensor([pairs_eer(transform(emb, generate_key()), pairs) for _ in range(args.keys)])
+            # stored T_k(F(x_i)) against the keyed probe T_k(F(x_j)), as the matcher compares them; fresh keys
+            keys = [generate_key() for _ in range(args.keys)]
+            eers = torch.tensor([pairs_eer(transform.matched(transform(emb, k), k), pairs) for k in keys])
             results[name][f"{split}_eer"], results[name][f"{split}_eer_std"] = float(eers.mean()), float(eers.std())
         r = results[name]
         print(f"{name}: deployment EER val {100 * r['val_eer']:.2f}% test {100 * r['test_eer']:.2f}% "

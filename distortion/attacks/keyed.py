@@ -41,8 +41,9 @@ __all__ = [
 
 
 def replay_scores(stored: Tensor, transform: TemplateTransform, key: Key) -> Tensor:
-    """Scores of stored templates presented as probes: the matcher keys the probe, ``T_k(stored)``."""
-    return pair_scores(stored, transform(stored, key))
+    """Scores of stored templates presented as probes: the matcher keys the probe, ``T_k(stored)``, and compares
+    both as it compares every pair (:meth:`TemplateTransform.matched`)."""
+    return pair_scores(transform.matched(stored, key), transform.matched(transform(stored, key), key))
 
 
 def direct_link(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:

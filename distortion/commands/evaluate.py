@@ -150,13 +150,19 @@ def evaluate(
 
 
 def _comparisons(gathered: _Pass, distorter: Distorter) -> dict[str, tuple[dict, dict]]:
-    """(enrolment, probe) embeddings of each comparison; a keyed store's deployment probes are keyed photos."""
+    """(enrolment, probe) embeddings of each comparison; a keyed store's deployment probes are keyed photos,
+    and its carriers and probes are compared as its matcher compares them."""
     orig, distorted = gathered.embeddings["orig"], gathered.embeddings["distorted"]
     probes = orig
     if distorter.keyed:
-        keys = list(orig)
-        keyed = distorter.probe(torch.stack([orig[k] for k in keys]).to(distorter.transform.mean.device)).cpu()
-        probes = dict(zip(keys, keyed))
+        device = distorter.transform.mean.device
+
+        def matched(templates: dict, photos: bool) -> dict:
+            stacked = torch.stack(list(templates.values())).to(device)
+            stacked = distorter.probe(stacked) if photos else stacked
+            return dict(zip(templates, distorter.matched(stacked).cpu()))
+
+        probes, distorted = matched(orig, photos=True), matched(distorted, photos=False)
     return {name: (orig, orig) if name == "orig" else comparison.sides((orig, probes), (distorted, distorted))
             for name, comparison in COMPARISONS.items()}  # fmt: skip
 

@@ -50,6 +50,7 @@ def fit_transform(
     transform: str = "whitened_rotation",
     components: int = 32,
     bits: int = 64,
+    compare: str | None = None,
     enrolment: Enrolment = Enrolment(refine_steps=150, storage="png"),
     calibrate: int = 256,
     data: str | None = None,
@@ -65,6 +66,8 @@ def fit_transform(
         transform: ``whitened_rotation``, ``discriminant_rotation``, ``rotation`` or ``sign_projection``.
         components: principal axes the transform reads.
         bits: the code length of ``sign_projection``.
+        compare: the whitened rotation's matcher: ``unkeyed`` (its default: undoes the key first, F's own
+            distance on the kept axes) or ``stored`` (compares stored templates as they are).
         enrolment: how the deployment makes its carriers (refinement from noise: ``refine_steps`` >= 1).
         calibrate: training images whose carriers set the threshold (0: no threshold).
         data, cache: the LFW root and the chip cache.
@@ -81,7 +84,7 @@ def fit_transform(
     emb = lfw_templates(chips, f, keys, run_device)
     people = sorted({name for name, _ in keys})
     labels = torch.tensor([people.index(name) for name, _ in keys])
-    fitted = make_transform(transform, emb.shape[1], components, bits).fit(emb, labels)
+    fitted = make_transform(transform, emb.shape[1], components, bits, compare).fit(emb, labels)
     threshold = None
     if calibrate:
         chosen = torch.randperm(len(keys), generator=torch.Generator().manual_seed(seed))[:calibrate].tolist()
@@ -90,10 +93,13 @@ def fit_transform(
         rows = chips.rows()
         batches = chips.batches([rows[keys[i]] for i in chosen], 32)
         stored = torch.cat([b.emb_stored.cpu() for b in embed_batches(batches, f, run_device, distorter, "calibrate")])
-        threshold = float(calibrate_threshold(stored, fitted.cpu()(emb[chosen], key), labels[chosen]))
+        probes = distorter.probe(emb[chosen].to(run_device))
+        matched = distorter.matched(stored.to(run_device)).cpu(), distorter.matched(probes).cpu()
+        threshold = float(calibrate_threshold(*matched, labels[chosen]))
     model = KeyedModel(fitted.cpu(), embedding, threshold)
     model.save(out)
-    summary = {"out": str(out), "transform": transform, "components": components, "images": len(keys),
+    summary = {"out": str(out), "transform": transform, "components": components,
+               "matcher": "stored" if fitted.matches_stored else "unkeyed", "images": len(keys),
                "threshold": threshold, "calibration_images": calibrate}  # fmt: skip
     print(summary)
     return summary

@@ -108,7 +108,7 @@ def _inversion(
 
 def keyed_privacy(
     distorter: Distorter, photos: Dataset, pairs: Dataset, budget: AttackBudget, limit_pairs: int, batch_size: int,
-    seed: int, device: torch.device, components: int = 32,
+    seed: int, device: torch.device, components: int | None = None,
 ) -> dict[str, dict]:  # fmt: skip
     """The keyed sections of the privacy report for a keyed ``distorter`` (key 1: its own key)."""
     renewed = _renewed(distorter)

@@ -73,6 +73,11 @@ class Distorter:
         """What the matcher compares F(stored) with, for a fresh photo's F(x): ``T_k(F(x))``, or F(x) unkeyed."""
         return self.transform(emb, self.key) if self.transform is not None else emb
 
+    def matched(self, templates: Tensor) -> Tensor:
+        """Templates as the matcher compares them: F(stored) and :meth:`probe`'s output both go through this
+        before any distance (:meth:`TemplateTransform.matched`; unchanged unkeyed)."""
+        return self.transform.matched(templates, self.key) if self.transform is not None else templates
+
     def finish(self, x: Tensor, start: Tensor, emb: Tensor | None = None) -> Tensor:
         """Refine ``start`` (G's output for ``x``) towards the target of ``emb`` = F(x) (computed when
         ``None``), then store it."""

@@ -1,8 +1,9 @@
 """What a keyed deployment keeps besides its key: the fitted transform and the operating threshold.
 
 A keyed model file (``torch.save`` of plain types, loadable with ``weights_only``) holds the transform's
-class and sizes, its fitted buffers (public: F's mean and principal axes over training people), the
-name of F, and the threshold of FAR 0.1% calibrated on training people's carriers. No key is in it.
+class and settings (sizes, the matcher), its fitted buffers (public: F's mean and principal axes over
+training people), the name of F, and the threshold of FAR 0.1% calibrated on training people's carriers.
+No key is in it.
 """
 
 from __future__ import annotations
@@ -12,23 +13,34 @@ from pathlib import Path
 
 import torch
 
-from distortion.deployment.keyed_templates import TRANSFORMS, SignProjection, TemplateTransform
+from distortion.deployment.keyed_templates import TRANSFORMS, SignProjection, TemplateTransform, WhitenedRotation
 
 __all__ = ["KeyedModel", "make_transform", "operating_threshold"]
 
 
-def make_transform(name: str, embedding_dim: int, components: int = 32, bits: int = 64) -> TemplateTransform:
-    """An unfitted transform by name (a key of :data:`~distortion.deployment.keyed_templates.TRANSFORMS`)."""
+def make_transform(
+    name: str, embedding_dim: int, components: int = 32, bits: int = 64, compare: str | None = None
+) -> TemplateTransform:
+    """An unfitted transform by name (a key of :data:`~distortion.deployment.keyed_templates.TRANSFORMS`);
+    ``compare`` is the whitened rotation's matcher (:class:`WhitenedRotation`; default its own)."""
     if name not in TRANSFORMS:
         raise ValueError(f"unknown transform {name!r}; known: {sorted(TRANSFORMS)}")
+    if TRANSFORMS[name] is WhitenedRotation:
+        return WhitenedRotation(embedding_dim, components, *([compare] if compare else []))
+    if compare not in (None, "stored"):
+        raise ValueError(f"compare={compare!r} is a matcher of the whitened rotation, not of {name!r}")
     if TRANSFORMS[name] is SignProjection:
         return SignProjection(embedding_dim, components, bits)
     return TRANSFORMS[name](embedding_dim, components)
 
 
-def _sizes(transform: TemplateTransform) -> dict[str, int]:
-    sizes = {"embedding_dim": transform.embedding_dim, "components": transform.components}
-    return sizes | ({"bits": transform.bits} if isinstance(transform, SignProjection) else {})
+def _settings(transform: TemplateTransform) -> dict[str, int | str]:
+    settings = {"embedding_dim": transform.embedding_dim, "components": transform.components}
+    if isinstance(transform, SignProjection):
+        settings["bits"] = transform.bits
+    if isinstance(transform, WhitenedRotation):
+        settings["compare"] = transform.compare
+    return settings
 
 
 @dataclass
@@ -42,7 +54,7 @@ class KeyedModel:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"transform": self.transform.label, "sizes": _sizes(self.transform),
+        torch.save({"transform": self.transform.label, "settings": _settings(self.transform),
                     "state": self.transform.state_dict(), "embedding": self.embedding,
                     "threshold": self.threshold}, path)  # fmt: skip
         return path
@@ -53,9 +65,9 @@ class KeyedModel:
         if not path.is_file():
             raise FileNotFoundError(f"keyed model {str(path)!r} not found (make one with `distortion fit-transform`)")
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        sizes = saved["sizes"]
-        transform = make_transform(saved["transform"], sizes["embedding_dim"], sizes["components"],
-                                   sizes.get("bits", 64))  # fmt: skip
+        settings = saved["settings"]
+        transform = make_transform(saved["transform"], settings["embedding_dim"], settings["components"],
+                                   settings.get("bits", 64), settings.get("compare"))  # fmt: skip
         transform.load_state_dict(saved["state"])
         transform.check_fitted()
         return cls(transform, saved["embedding"], saved["threshold"])

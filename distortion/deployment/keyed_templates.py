@@ -10,13 +10,16 @@ A keyed store keeps an image whose template is ``T_k(F(x))`` and compares it wit
 
 Each transform is fitted on training people only (:meth:`TemplateTransform.fit`: the mean and the
 principal axes of F's embeddings, public numbers kept as buffers in checkpoints) and keyed at call time;
-keys never enter the module. Outputs lie in F's space, on the top principal axes around the mean,
-so that an image can carry them (a carrier generator, or refinement from noise).
+keys never enter the module. The matcher compares keyed templates where :meth:`TemplateTransform.matched`
+puts them (as stored, unless a transform says otherwise). Outputs lie in F's space, on the top principal
+axes around the mean, so that an image can carry them (a carrier generator, or refinement from noise).
 
 - :class:`KeyedRotation`: ``mu + R_k (e - mu)``: distance-preserving, the same accuracy as F; falls to
   covariance alignment and to known pairs.
 - :class:`WhitenedRotation`: the top ``components`` principal coordinates whitened, then rotated by a
-  secret orthogonal ``R_k``: isotropic, so the covariance gives nothing to align.
+  secret orthogonal ``R_k``: isotropic, so the covariance gives nothing to align. The matcher, who holds
+  the key, undoes it before comparing (:meth:`TemplateTransform.matched`; ``compare="unkeyed"``, the
+  default): F's own distance on the kept axes, so whitening costs no accuracy.
 - :class:`DiscriminantRotation`: as the whitened rotation, on the most discriminant axes (LDA) instead of
   the strongest ones: isotropic too, and better matching.
 - :class:`SignProjection`: ``sign(P_k z)`` of the whitened coordinates ``z`` (BioHashing): many-to-one,
@@ -96,9 +99,9 @@ class TemplateTransform(nn.Module):
 
     @property
     def identity(self) -> str:
-        """``<label>:<12 hex>``: names this fitted transform (a hash of its buffers), so that a store made with
-        one fit refuses another (their keyed templates do not compare)."""
-        digest = hashlib.sha256(self.label.encode())
+        """``<label>:<12 hex>``: names this fitted transform (a hash of its settings and buffers), so that a
+        store made with one fit or matcher refuses another (their scores do not compare)."""
+        digest = hashlib.sha256((self.label + self.extra_repr()).encode())
         for name, buffer in sorted(self.state_dict().items()):
             digest.update(name.encode() + buffer.detach().cpu().double().numpy().tobytes())
         return f"{self.label}:{digest.hexdigest()[:12]}"
@@ -133,6 +136,17 @@ class TemplateTransform(nn.Module):
         self.check_fitted()
         return self.place(self.keyed(emb, key), emb)
 
+    @property
+    def matches_stored(self) -> bool:
+        """Whether the matcher compares the stored templates as they are (:meth:`matched` is the identity)."""
+        return True
+
+    def matched(self, templates: Tensor, key: Key) -> Tensor:
+        """Keyed templates ``(B, D)`` (stored ones, keyed probes) as the matcher under ``key`` compares them,
+        by Euclidean distance: as they are, here. Only the matcher holds the key, so only it can call this;
+        what it returns is never stored."""
+        return templates
+
 
 class KeyedRotation(TemplateTransform):
     """``mu + R_k (e - mu)`` on the ``components`` principal axes (all by default): distances kept exactly."""
@@ -147,18 +161,49 @@ class KeyedRotation(TemplateTransform):
 class WhitenedRotation(TemplateTransform):
     """The top ``components`` principal coordinates whitened, rotated by ``R_k`` and given F's mean spread.
 
-    Whitening makes the templates isotropic, so that two stores' covariances have no axes to align;
-    the price is that weak axes count as much as strong ones (fewer components: less noise).
+    Whitening makes the stored templates isotropic, so that two stores' covariances have no axes to align.
+    How the matcher compares them (``compare``):
+
+    - ``"unkeyed"`` (the default): the key and the whitening undone first (:meth:`matched`), i.e. F's own
+      distance on the kept axes: whitening then costs no accuracy, and a carrier's error on weak axes counts
+      as little as F's variation there;
+    - ``"stored"``: as stored; weak axes then count as much as strong ones (fewer components: less noise).
+
+    The stores hold the same isotropic templates either way; only the key holder can undo them.
+
+    Args:
+        compare: ``"stored"`` or ``"unkeyed"``.
     """
 
     label = "whitened_rotation"
+    COMPARE = ("stored", "unkeyed")
 
-    def __init__(self, embedding_dim: int, components: int = 32) -> None:
+    def __init__(self, embedding_dim: int, components: int = 32, compare: str = "unkeyed") -> None:
         super().__init__(embedding_dim, components)
+        if compare not in self.COMPARE:
+            raise ValueError(f"compare must be one of {self.COMPARE}, got {compare!r}")
+        self.compare = compare
+
+    def rotation(self, key: Key, device: torch.device) -> Tensor:
+        return keyed_orthogonal(key, self.label, self.components).to(device)
 
     def keyed(self, emb: Tensor, key: Key) -> Tensor:
-        rotation = keyed_orthogonal(key, self.label, self.components).to(emb.device)
-        return self.scale * self.whitened(emb) @ rotation.T
+        return self.scale * self.whitened(emb) @ self.rotation(key, emb.device).T
+
+    @property
+    def matches_stored(self) -> bool:
+        return self.compare == "stored"
+
+    def matched(self, templates: Tensor, key: Key) -> Tensor:
+        """``"unkeyed"``: ``R_k^T`` and the whitening undone, F's principal coordinates placed back in F's space."""
+        if self.compare == "stored":
+            return templates
+        self.check_fitted()
+        whitened = self.coordinates(templates) @ self.rotation(key, templates.device) / self.scale
+        return self.place(whitened * self.variances[: self.components].sqrt(), templates)
+
+    def extra_repr(self) -> str:
+        return f"components={self.components}, compare={self.compare!r}"
 
 
 class SignProjection(TemplateTransform):

@@ -5,7 +5,8 @@ Every module's ``validation_step`` and ``test_step`` receive verification pairs
 
 - ``x_a``, ``y_a``, ``same``: the enrolment images, their labels and the pair labels;
 - ``emb_a``, ``emb_b``: F on the originals (embedding and distortion modules);
-- ``g_a``, ``emb_ga``, ``emb_gb``: G's images and F on G's images (distortion module only);
+- ``g_a``, ``emb_ga``, ``emb_gb``: G's images and F on G's images (distortion module only); keyed, ``probe_b``
+  (the keyed probe) too, and all three as the matcher compares them (:meth:`Distorter.matched`);
 - ``logits_a``: class scores (reader module only);
 - ``fold``: the protocol fold of each pair (distortion module).
 """

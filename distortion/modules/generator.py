@@ -131,8 +131,9 @@ class GeneratorModule(TrainableModule):
             batch = ImageBatch(*batch)
             x = batch.x.to(self.device).float()
             emb = self.embedding(x).float()
-            stored.append(self.embedding(self.distorter(x, target=emb)).float().cpu())
-            probes.append(self.distorter.probe(emb).float().cpu())
+            match = self.distorter.matched
+            stored.append(match(self.embedding(self.distorter(x, target=emb)).float()).cpu())
+            probes.append(match(self.distorter.probe(emb).float()).cpu())
             labels.append(batch.y.cpu())
             seen += len(x)
             if seen >= images:
@@ -217,8 +218,9 @@ class GeneratorModule(TrainableModule):
             "x_a": batch.x_a, "y_a": batch.y_a, "same": batch.same, "fold": batch.fold, "g_a": g_a,
             "emb_a": emb_a, "emb_b": emb_b, "emb_ga": emb_ga, "emb_gb": emb_gb,
         }  # fmt: skip
-        if self.keyed:  # the matcher keys the probe photo
-            outputs["probe_b"] = terms["goal"].chunk(2)[1]
+        if self.keyed:  # the matcher keys the probe photo and compares where the transform says
+            match = self.distorter.matched
+            outputs |= {"emb_ga": match(emb_ga), "emb_gb": match(emb_gb), "probe_b": match(terms["goal"].chunk(2)[1])}
         return outputs
 
     def validation_step(self, batch: PairBatch, batch_idx: int) -> dict[str, Tensor]:

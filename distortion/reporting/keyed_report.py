@@ -108,15 +108,24 @@ def _insider(t: KeyedTemplates, counts: tuple[int, ...], seed: int) -> dict[str,
 
 
 def keyed_sections(
-    t: KeyedTemplates, transform: TemplateTransform, key1: Key, key2: Key, components: int = 32, seed: int = 0,
-    insider_pairs: tuple[int, ...] = INSIDER_PAIRS,
+    t: KeyedTemplates, transform: TemplateTransform, key1: Key, key2: Key, components: int | None = None,
+    seed: int = 0, insider_pairs: tuple[int, ...] = INSIDER_PAIRS,
 ) -> dict[str, dict]:  # fmt: skip
-    """``deployment``, ``replay``, ``linkage``, ``insider`` and ``revocation`` for key 1 (key 2: the re-issue)."""
+    """``deployment``, ``replay``, ``linkage``, ``insider`` and ``revocation`` for key 1 (key 2: the re-issue).
+
+    ``components``: the axes the linkage attackers (ii) and (iii) work on; default the transform's own (an
+    attacker who knows the method knows how many axes it keys).
+
+    The system's own decisions (deployment, replay, revocation) compare templates as its matcher does
+    (:meth:`TemplateTransform.matched` under the system's key); the attackers see the stored templates."""
     same = t.same
-    probes1_train = transform(t.train_emb, key1)
-    threshold = calibrate_threshold(t.train_stored1, probes1_train, t.train_labels)
-    probe1_b = transform(t.emb_b, key1)
-    deploy = pair_scores(t.stored1_a, probe1_b)
+
+    def scores(a: Tensor, b: Tensor, key: Key) -> Tensor:
+        return pair_scores(transform.matched(a, key), transform.matched(b, key))
+
+    threshold = calibrate_threshold(transform.matched(t.train_stored1, key1),
+                                    transform.matched(transform(t.train_emb, key1), key1), t.train_labels)  # fmt: skip
+    deploy = scores(t.stored1_a, transform(t.emb_b, key1), key1)
     originals = pair_scores(t.emb_a, t.emb_b)
     f_threshold = threshold_at_far(originals[~same], FAR)
     deployment = {"threshold": float(threshold), "far_target": FAR}
@@ -124,7 +133,7 @@ def keyed_sections(
     deployment |= {f"original_{k}": v for k, v in view_metrics(originals, same).items()}
     deployment["deploy_true_accept"] = accept_rate(deploy[same], threshold)
     deployment["deploy_false_accept"] = accept_rate(deploy[~same], threshold)
-    carriers = pair_scores(t.stored1_a, t.stored1_b)
+    carriers = scores(t.stored1_a, t.stored1_b, key1)
     deployment["carrier_vs_carrier_false_accept"] = accept_rate(carriers[~same], threshold)
     deployment["original_false_accept_at_f_far"] = accept_rate(originals[~same], f_threshold)
     replay = replay_scores(t.stored1_a, transform, key1)
@@ -132,14 +141,15 @@ def keyed_sections(
     unkeyed = accept_rate(pair_scores(t.stored1_a, t.emb_a), f_threshold)  # a matcher that does not key probes
     sections["replay"] = {"accepted": accept_rate(replay, threshold), "far_target": FAR,
                           "accepted_unkeyed_matcher": unkeyed}  # fmt: skip
-    sections["linkage"] = _linkage(t, components)
+    sections["linkage"] = _linkage(t, components or transform.components)
     sections["insider"] = _insider(t, insider_pairs, seed)
-    old_vs_new = pair_scores(t.stored1_a, transform(t.emb_b, key2))
     sections["revocation"] = {
-        "old_carrier_accepted_genuine": accept_rate(old_vs_new[same], threshold),
-        "old_carrier_accepted_same_image": accept_rate(pair_scores(t.stored1_a, transform(t.emb_a, key2)), threshold),
+        "old_carrier_accepted_genuine": accept_rate(
+            scores(t.stored1_a, transform(t.emb_b, key2), key2)[same], threshold
+        ),  # fmt: skip
+        "old_carrier_accepted_same_image": accept_rate(scores(t.stored1_a, transform(t.emb_a, key2), key2), threshold),
         "new_carrier_accepted_genuine": accept_rate(
-            pair_scores(t.stored2_b, transform(t.emb_a, key2))[same], threshold
+            scores(t.stored2_b, transform(t.emb_a, key2), key2)[same], threshold
         ),  # fmt: skip
         "far_target": FAR,
     }

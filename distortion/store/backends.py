@@ -6,7 +6,9 @@
   files beside it (written before the row, so a row never points at a missing file).
 
 Scores are :func:`~distortion.metrics.verification.pair_scores`, ``1 / (1 + distance)``, against the store's
-threshold. Every record carries the key's fingerprint; the caller checks it before any comparison.
+threshold; a matcher that compares elsewhere than the stored space passes ``rescore`` to :meth:`Store.search`,
+which then scores a shortlist of the index's nearest rows with it. Every record carries the key's
+fingerprint; the caller checks it before any comparison.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -45,8 +48,20 @@ class UnknownIdError(KeyError):
         return str(self.args[0])
 
 
+SHORTLIST = 400
+"""Rows of the stored space's nearest that a ``rescore`` scores (about 100 people at 4 records each)."""
+
+Rescore = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""``(probe (D,), templates (N, D)) -> scores (N,)``: the matcher's own scores of stored templates."""
+
+
 def _scores(distances: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + distances)
+
+
+def _width(k: int, rescore: Rescore | None) -> int:
+    """Rows to ask the index for: several records per person, a shortlist when rescoring."""
+    return 4 * k if rescore is None else max(4 * k, SHORTLIST)
 
 
 class Store(Protocol):
@@ -58,7 +73,7 @@ class Store(Protocol):
 
     def templates(self, person: str) -> np.ndarray: ...
 
-    def search(self, probes: np.ndarray, k: int) -> list[list[tuple[str, float]]]: ...
+    def search(self, probes: np.ndarray, k: int, rescore: Rescore | None = None) -> list[list[tuple[str, float]]]: ...
 
     def revoke(self, person: str) -> int: ...
 
@@ -89,11 +104,16 @@ class EmbeddedStore:
     def templates(self, person: str) -> np.ndarray:
         return self.records.live(person)[1]
 
-    def search(self, probes: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
-        distances, ids = self.index.search(probes, 4 * k)  # several records per person: ask for more
+    def search(self, probes: np.ndarray, k: int, rescore: Rescore | None = None) -> list[list[tuple[str, float]]]:
+        distances, ids = self.index.search(probes, _width(k, rescore))
         names = self.records.persons_of(np.unique(ids[ids >= 0]))
-        return [_best_per_person([(names[int(i)], float(s)) for i, s in zip(row_ids, _scores(row_d)) if i >= 0], k)
-                for row_ids, row_d in zip(ids, distances)]  # fmt: skip
+        out = []
+        for probe, row_ids, row_d in zip(probes, ids, distances):
+            found = row_ids >= 0
+            row_ids = row_ids[found]
+            scores = _scores(row_d[found]) if rescore is None else rescore(probe, self.index.templates(row_ids))
+            out.append(_best_per_person([(names[int(i)], float(s)) for i, s in zip(row_ids, scores)], k))
+        return out
 
     def revoke(self, person: str) -> int:
         return self.records.revoke(person)
@@ -168,14 +188,20 @@ class MilvusStore:
         rows = self._query(f"person == {json.dumps(person)}", ["template"])
         return np.array([r["template"] for r in rows], dtype=np.float32).reshape(len(rows), self.meta.dim)
 
-    def search(self, probes: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
-        results = self.client.search(self.collection, data=np.asarray(probes, np.float32).tolist(), limit=4 * k,
-                                     output_fields=["person"], search_params={"metric_type": "L2"})  # fmt: skip
+    def search(self, probes: np.ndarray, k: int, rescore: Rescore | None = None) -> list[list[tuple[str, float]]]:
+        fields = ["person"] if rescore is None else ["person", "template"]
+        results = self.client.search(self.collection, data=np.asarray(probes, np.float32).tolist(),
+                                     limit=_width(k, rescore), output_fields=fields,
+                                     search_params={"metric_type": "L2"})  # fmt: skip
         out = []
-        for hits in results:
-            # Milvus reports squared L2 distances
-            pairs = [(h["entity"]["person"], float(_scores(np.sqrt(max(h["distance"], 0.0))))) for h in hits]
-            out.append(_best_per_person(pairs, k))
+        for probe, hits in zip(probes, results):
+            persons = [h["entity"]["person"] for h in hits]
+            if rescore is None:  # Milvus reports squared L2 distances
+                scores = _scores(np.sqrt(np.maximum([h["distance"] for h in hits], 0.0)))
+            else:
+                templates = np.array([h["entity"]["template"] for h in hits], np.float32).reshape(len(hits), -1)
+                scores = rescore(probe, templates)
+            out.append(_best_per_person([(p, float(s)) for p, s in zip(persons, scores)], k))
         return out
 
     def revoke(self, person: str) -> int:

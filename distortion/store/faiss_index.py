@@ -92,3 +92,7 @@ class FaissIndex:
         finally:
             faiss.omp_set_num_threads(threads)
         return np.sqrt(np.maximum(d2, 0)), ids
+
+    def templates(self, ids: np.ndarray) -> np.ndarray:
+        """``(N, D)`` the indexed templates of row ids that :meth:`search` returned."""
+        return np.stack([self.index.reconstruct(int(i)) for i in ids]) if len(ids) else np.zeros((0, self.index.d))

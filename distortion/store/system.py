@@ -2,7 +2,8 @@
 
 :class:`BiometricSystem` aligns a photo the way F expects, makes its carrier (a G, or F alone refined
 from noise; keyed when a keyed model and key are given), and stores the carrier as PNG with its template
-F(stored). A probe photo is compared as ``T_k(F(probe))`` (or F(probe) unkeyed) with the stored templates.
+F(stored). A probe photo is compared as ``T_k(F(probe))`` (or F(probe) unkeyed) with the stored templates,
+both where the keyed matcher compares them (:meth:`~distortion.deployment.distorter.Distorter.matched`).
 Photos are never stored. Every refusal (no face, a corrupt file, an unknown id, a duplicate, a wrong
 key, another F) raises before anything is written.
 """
@@ -10,7 +11,8 @@ key, another F) raises before anything is written.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +23,11 @@ from distortion.backbones import require_face_backbone
 from distortion.deployment.distorter import Distorter
 from distortion.faces.alignment import ALIGNERS, DlibAligner, ImageReadError, read_rgb
 from distortion.imaging.image_io import chips_to_tensor, tensor_to_chips
-from distortion.store.backends import DuplicateError, UnknownIdError, open_store
+from distortion.metrics.verification import pair_scores
+from distortion.store.backends import DuplicateError, Rescore, UnknownIdError, open_store
 from distortion.store.records import StoreMeta
 
-__all__ = ["BiometricSystem", "NoFaceError"]
+__all__ = ["BiometricSystem", "NoFaceError", "matched_scores"]
 
 
 class NoFaceError(ValueError):
@@ -35,6 +38,16 @@ def _png(chip: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(chip.squeeze(-1) if chip.shape[-1] == 1 else chip).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def matched_scores(
+    matched: Callable[[torch.Tensor], torch.Tensor], probe: np.ndarray, templates: np.ndarray
+) -> np.ndarray:
+    """Scores of stored ``templates`` ``(N, D)`` against one keyed ``probe`` ``(D,)``, both first put where the
+    matcher compares them (``matched``: :meth:`Distorter.matched`)."""
+    both = torch.from_numpy(np.concatenate([templates, probe[None]]).astype(np.float32))
+    placed = matched(both)
+    return pair_scores(placed[:-1], placed[-1:]).numpy()
 
 
 class BiometricSystem:
@@ -90,9 +103,23 @@ class BiometricSystem:
         with torch.no_grad():
             return self.distorter.probe(self.distorter.embedding(x).float()).float().cpu().numpy()
 
+    def _matched(self, templates: torch.Tensor) -> torch.Tensor:
+        return self.distorter.matched(templates.to(self.device)).cpu()
+
+    @property
+    def rescore(self) -> Rescore | None:
+        """How a search scores the index's shortlist: ``None`` when the matcher compares stored templates as
+        they are (:attr:`TemplateTransform.matches_stored`), the index's own scores then."""
+        transform = self.distorter.transform
+        return None if transform is None or transform.matches_stored else partial(matched_scores, self._matched)
+
+    def search(self, probes: np.ndarray, top: int) -> list[list[tuple[str, float]]]:
+        """The ``top`` people of each keyed probe, best first, scored as the matcher scores."""
+        return self.store.search(probes, top, self.rescore)
+
     def identify(self, photo: str | Path, top: int = 5) -> dict:
         """``{"top": [{"id", "score"}, ...], "match": id or None}`` for one photo."""
-        hits = self.store.search(self.probes([photo]), top)[0]
+        hits = self.search(self.probes([photo]), top)[0]
         match = hits[0][0] if hits and hits[0][1] >= self.threshold else None
         return {"top": [{"id": p, "score": s} for p, s in hits], "match": match, "threshold": self.threshold}
 
@@ -101,8 +128,7 @@ class BiometricSystem:
         templates = self.store.templates(person)
         if len(templates) == 0:
             raise UnknownIdError(f"no live record for id {person!r} in this store")
-        probe = self.probes([photo])
-        score = float((1.0 / (1.0 + np.linalg.norm(templates - probe, axis=1))).max())
+        score = float(matched_scores(self._matched, self.probes([photo])[0], templates).max())
         return score >= self.threshold, score
 
     def enrol(self, person: str, photos: Sequence[str | Path]) -> dict:
@@ -146,7 +172,7 @@ class BiometricSystem:
         for person, person_chips in zip(owners, chips):
             rows = slice(start, start + len(person_chips))
             start += len(person_chips)
-            duplicate = next((hits[0] for hits in self.store.search(probes[rows], 1)
+            duplicate = next((hits[0] for hits in self.search(probes[rows], 1)
                               if hits and hits[0][1] >= self.threshold and hits[0][0] != person), None)  # fmt: skip
             if duplicate is not None:
                 message = (

@@ -39,6 +39,25 @@ def test_enrol_search_revoke_list(store) -> None:
     assert set(people) >= {f"p{i}" for i in range(1, 10)} and people["p1"]["fingerprint"] == "fp0"
 
 
+def test_rescore_scores_the_shortlist_with_the_matchers_own_scores(store) -> None:
+    """A matcher that compares elsewhere (here: on the first axis only) reorders what the index found, over the
+    stored templates themselves, one entry per person."""
+    t = templates(40, seed=3)
+    for i in range(20):
+        store.enrol(f"p{i}", [b"a", b"b"], t[2 * i : 2 * i + 2], "fp0")
+    probe = t[7] + 0.01
+
+    def first_axis(p: np.ndarray, stored: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.abs(stored[:, 0] - p[0]))
+
+    plain = store.search(probe[None], 3)[0]
+    rescored = store.search(probe[None], 3, first_axis)[0]
+    people = [f"p{i}" for i in range(20)]
+    expected = sorted(people, key=lambda person: -first_axis(probe, store.templates(person)).max())[:3]
+    assert [p for p, _ in rescored] == expected and plain[0][0] == "p3"
+    assert rescored[0][1] == pytest.approx(first_axis(probe, store.templates(expected[0])).max(), rel=1e-5)
+
+
 def test_another_f_is_refused(tmp_path) -> None:
     open_store(str(tmp_path / "s.db"), META).close()
     other = StoreMeta("facenet", 512, "whitened_rotation", "fp0", 0.7)
