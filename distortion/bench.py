@@ -274,7 +274,8 @@ def main() -> None:
         if "latency_ms_p95" in row:
             notes = f"latency p50 {row['latency_ms_p50']:.2f} ms, p95 {row['latency_ms_p95']:.2f} ms"
             if "recall_at_1_vs_exact" in row:
-                notes += (f", {row['index']}, recall@1 vs exact {row['recall_at_1_vs_exact']:.3f}, "
+                notes += (f" (warm {row['warm_latency_ms_p50']:.2f} / {row['warm_latency_ms_p95']:.2f} ms), "
+                          f"{row['index']}, recall@1 vs exact {row['recall_at_1_vs_exact']:.3f}, "
                           f"build {row['build_s']:.0f} s")  # fmt: skip
         if "seconds_per_image" in row:
             notes = (f"{row['steps_per_image']} steps, {row['seconds_per_image']:.3f} s per image, "

@@ -15,10 +15,9 @@ import faiss
 import numpy as np
 
 from distortion.store.records import Records
+from distortion.store.threads import SINGLE_THREAD_BELOW, single_threaded
 
 __all__ = ["FaissIndex", "make_index"]
-
-SINGLE_THREAD_BELOW = 16
 
 
 def make_index(dim: int, size: int, hnsw_from: int = 50_000, m: int = 32) -> faiss.Index:
@@ -84,15 +83,10 @@ class FaissIndex:
         self.refresh()
         if self.index is None or self.index.ntotal == 0:
             return np.full((len(probes), k), np.inf), np.full((len(probes), k), -1)
-        threads = faiss.omp_get_max_threads()
-        if len(probes) <= SINGLE_THREAD_BELOW:  # a few probes: threads cost more than they give (100x on a busy CPU)
-            faiss.omp_set_num_threads(1)
-        try:
+        with single_threaded(len(probes) < SINGLE_THREAD_BELOW):
             d2, ids = self.index.search(np.ascontiguousarray(probes, dtype=np.float32), k)
-        finally:
-            faiss.omp_set_num_threads(threads)
         return np.sqrt(np.maximum(d2, 0)), ids
 
     def templates(self, ids: np.ndarray) -> np.ndarray:
         """``(N, D)`` the indexed templates of row ids that :meth:`search` returned."""
-        return np.stack([self.index.reconstruct(int(i)) for i in ids]) if len(ids) else np.zeros((0, self.index.d))
+        return self.index.reconstruct_batch(np.asarray(ids, np.int64)) if len(ids) else np.zeros((0, self.index.d))

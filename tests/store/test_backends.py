@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from distortion.store.backends import EmbeddedStore, MilvusStore, open_store
+from distortion.store.backends import EmbeddedStore, MilvusStore, _top_people, open_store
 from distortion.store.records import StoreMeta, StoreMismatchError
 
 META = StoreMeta("dlib", 16, "whitened_rotation", "fp0", 0.7)
@@ -56,6 +56,30 @@ def test_rescore_scores_the_shortlist_with_the_matchers_own_scores(store) -> Non
     expected = sorted(people, key=lambda person: -first_axis(probe, store.templates(person)).max())[:3]
     assert [p for p, _ in rescored] == expected and plain[0][0] == "p3"
     assert rescored[0][1] == pytest.approx(first_axis(probe, store.templates(expected[0])).max(), rel=1e-5)
+
+
+def test_top_people_reads_names_of_the_best_rows_only() -> None:
+    """The k best people of a shortlist, as a brute-force best row per person gives them, while the names of
+    rows far down the shortlist are never read; a shortlist whose best rows are one person's reads further."""
+    rng = np.random.default_rng(0)
+    persons = [f"p{i}" for i in rng.integers(0, 60, 400)]
+    persons[:12] = ["p0"] * 12  # the best rows (scores sorted below) all one person's
+    scores = np.sort(rng.random(400))[::-1].copy()
+    read: list[int] = []
+
+    def names(positions: np.ndarray) -> list[str]:
+        read.extend(int(i) for i in positions)
+        return [persons[i] for i in positions]
+
+    best: dict[str, float] = {}
+    for person, score in zip(persons, scores):
+        best[person] = max(score, best.get(person, -1.0))
+    for k in (1, 3, 5):
+        read.clear()
+        expected = sorted(best.items(), key=lambda item: -item[1])[:k]
+        assert _top_people(scores, names, k) == expected
+        assert len(read) < 100 and (k != 3 or len(read) > 12)  # k = 3 reads past its first 12 rows (all p0)
+    assert len(_top_people(scores[:5], lambda pos: [persons[i] for i in pos], 3)) == 1  # fewer people than k
 
 
 def test_another_f_is_refused(tmp_path) -> None:
