@@ -15,7 +15,7 @@ import faiss
 import numpy as np
 
 from distortion.store.records import Records
-from distortion.store.threads import SINGLE_THREAD_BELOW, single_threaded
+from distortion.store.threads import SINGLE_THREAD_UP_TO, single_threaded
 
 __all__ = ["FaissIndex", "make_index"]
 
@@ -83,7 +83,7 @@ class FaissIndex:
         self.refresh()
         if self.index is None or self.index.ntotal == 0:
             return np.full((len(probes), k), np.inf), np.full((len(probes), k), -1)
-        with single_threaded(len(probes) < SINGLE_THREAD_BELOW):
+        with single_threaded(len(probes) <= SINGLE_THREAD_UP_TO):
             d2, ids = self.index.search(np.ascontiguousarray(probes, dtype=np.float32), k)
         return np.sqrt(np.maximum(d2, 0)), ids
 

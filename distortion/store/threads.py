@@ -14,10 +14,10 @@ from contextlib import contextmanager
 import faiss
 import torch
 
-__all__ = ["SINGLE_THREAD_BELOW", "single_threaded"]
+__all__ = ["SINGLE_THREAD_UP_TO", "single_threaded"]
 
-SINGLE_THREAD_BELOW = 16
-"""Probes below which one search runs on one thread."""
+SINGLE_THREAD_UP_TO = 16
+"""Probes up to which one FAISS search runs on one thread."""
 
 
 @contextmanager
