@@ -129,3 +129,30 @@ def test_the_key_undoing_matcher_compares_with_fs_distance_on_the_kept_axes() ->
     assert unkeyed.identity != stored.identity and not unkeyed.matches_stored and stored.matches_stored
     with pytest.raises(ValueError, match="compare"):
         WhitenedRotation(16, 8, "clear")
+
+
+def test_whitening_axes_f_does_not_span_is_refused_for_carriers() -> None:
+    """Embeddings on a 10-dimensional subspace of 16 (turned, so the null axes are no coordinate axes), plus
+    float32-sized noise off it: whitening 12 axes puts a sixth of a keyed target off the subspace F's outputs
+    lie on, which no image reaches, so a carrier of it is refused; 10 axes keep the target on it."""
+    turn = torch.linalg.qr(torch.randn(16, 16, generator=torch.Generator().manual_seed(1), dtype=torch.float64))[0]
+    noise = torch.Generator().manual_seed(2)
+
+    def on_subspace(seed: int) -> torch.Tensor:
+        emb = clusters(dim=10, seed=seed)[0]
+        return torch.cat([emb, 1e-5 * torch.randn(len(emb), 6, generator=noise, dtype=emb.dtype)], 1) @ turn
+
+    emb, fresh, key = on_subspace(0), on_subspace(1), fixed_key("null axes")
+    too_many, spanned = WhitenedRotation(16, 12).fit(emb), WhitenedRotation(16, 10).fit(emb)
+    assert too_many.spanned == spanned.spanned == 10
+    with pytest.raises(ValueError, match="span only 10.*components <= 10"):
+        too_many.check_drawable()
+    spanned.check_drawable()
+    KeyedRotation(16).fit(emb).check_drawable()  # no whitening: null axes stay as small as F makes them
+
+    def off_subspace(t: WhitenedRotation) -> float:
+        centred = t(fresh, key) - t.mean
+        return float(((centred @ turn[10:].T) ** 2).sum() / (centred**2).sum())
+
+    assert off_subspace(too_many) > 0.1
+    assert off_subspace(spanned) < 1e-6

@@ -68,7 +68,7 @@ def main() -> None:
         "rotation": KeyedRotation(128),
         "whitened_rotation_32": WhitenedRotation(128, 32, "stored"),
         "discriminant_rotation_48": DiscriminantRotation(128, 48),
-        **{f"whitened_rotation_{m}_unkeyed": WhitenedRotation(128, m, "unkeyed") for m in (32, 48, 64, 96)},
+        **{f"whitened_rotation_{m}_unkeyed": WhitenedRotation(128, m, "unkeyed") for m in (32, 48, 64, 72, 76, 96)},
     }
     for name, transform in exact.items():
         key = generate_key()

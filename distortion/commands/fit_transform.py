@@ -85,6 +85,7 @@ def fit_transform(
     people = sorted({name for name, _ in keys})
     labels = torch.tensor([people.index(name) for name, _ in keys])
     fitted = make_transform(transform, emb.shape[1], components, bits, compare).fit(emb, labels)
+    fitted.check_drawable()
     threshold = None
     if calibrate:
         chosen = torch.randperm(len(keys), generator=torch.Generator().manual_seed(seed))[:calibrate].tolist()

@@ -46,6 +46,9 @@ __all__ = [
     "random_key",
 ]
 
+SPAN_TOLERANCE = 1e-4
+"""A principal axis whose variance is below this share of the strongest one is one F's embeddings do not span."""
+
 
 def random_key(generator: torch.Generator | None = None) -> Key:
     """A throw-away key from torch's random state (training draws one per batch; never a deployment key)."""
@@ -68,6 +71,7 @@ class TemplateTransform(nn.Module):
     """
 
     label = "transform"
+    whitens = True  # whether the kept axes are scaled to unit variance (see :meth:`check_drawable`)
 
     def __init__(self, embedding_dim: int, components: int = 0) -> None:
         super().__init__()
@@ -111,6 +115,21 @@ class TemplateTransform(nn.Module):
             raise RuntimeError(f"{type(self).__name__} is not fitted: fit it on training people's embeddings first")
 
     @property
+    def spanned(self) -> int:
+        """The principal axes F's training embeddings vary along (variance >= ``SPAN_TOLERANCE`` of the strongest)."""
+        self.check_fitted()
+        return int((self.variances >= SPAN_TOLERANCE * self.variances[0]).sum())
+
+    def check_drawable(self) -> None:
+        """Raise when an image could not carry this transform's templates: whitening an axis F does not span
+        (dlib's ResNet spans about 77 of its 128) gives its numerical noise unit variance, a target no image
+        reaches. Exact templates still match there (the matcher undoes the whitening); carriers do not."""
+        if self.whitens and self.components > self.spanned:
+            raise ValueError(f"{type(self).__name__} whitens {self.components} axes, but F's training embeddings "
+                             f"span only {self.spanned} (variance >= {SPAN_TOLERANCE:g} of the strongest axis): "
+                             f"no carrier can draw the others; use components <= {self.spanned}")  # fmt: skip
+
+    @property
     def scale(self) -> Tensor:
         """The spread of keyed coordinates: the root mean variance of the kept axes (F's own scale)."""
         return self.variances[: self.components].mean().sqrt()
@@ -152,6 +171,7 @@ class KeyedRotation(TemplateTransform):
     """``mu + R_k (e - mu)`` on the ``components`` principal axes (all by default): distances kept exactly."""
 
     label = "rotation"
+    whitens = False
 
     def keyed(self, emb: Tensor, key: Key) -> Tensor:
         rotation = keyed_orthogonal(key, self.label, self.components).to(emb.device)

@@ -119,7 +119,7 @@ class GeneratorModule(TrainableModule):
                 if seen >= self.transform_fit_images:
                     break
         n = self.transform_fit_images
-        self.template_transform.fit(torch.cat(embeddings)[:n], torch.cat(labels)[:n])
+        self.template_transform.fit(torch.cat(embeddings)[:n], torch.cat(labels)[:n]).check_drawable()
         self.template_transform.to(self.device)
 
     @torch.no_grad()
