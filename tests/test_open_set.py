@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from distortion.metrics.open_set import open_set_metrics, open_set_split
+from distortion.metrics.open_set import open_set_metrics, open_set_rates, open_set_split
 
 
 def test_split_enrols_one_image_of_half_the_repeated_people() -> None:
@@ -43,3 +43,13 @@ def test_dir_matches_a_direct_count() -> None:
     expected = np.mean([int(s.argmax()) == i and float(s.max()) >= t for i, s in enumerate(scores)])
     assert result["dir_at_fpir_0.05"] == pytest.approx(expected)
     assert float((outsider_best >= t).double().mean()) <= 0.05
+
+
+def test_unreadable_probes_are_misses_and_rejections() -> None:
+    """A probe in which the system found no face (score -inf) is never identified nor accepted."""
+    mated = torch.tensor([0.9, 0.8, float("-inf"), 0.7])
+    correct = torch.tensor([True, True, False, True])
+    non_mated = torch.tensor([0.5, 0.4, float("-inf")] + [0.1] * 97)
+    result = open_set_rates(mated, correct, non_mated, fpir=0.01)
+    assert result["rank1"] == 0.75 and result["dir_at_fpir_0.01"] == 0.75
+    assert 0.4 < result["threshold"] <= 0.5 and result["fpir"] == 0.01

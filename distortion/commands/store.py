@@ -26,7 +26,7 @@ from distortion.deployment.keys import generate_key, write_key
 from distortion.store.backends import open_existing_store
 from distortion.store.system import BiometricSystem
 
-__all__ = ["store_main"]
+__all__ = ["open_system", "store_main"]
 
 DEFAULT_THRESHOLD = 1 / (1 + 0.6)  # dlib's distance 0.6 as a score, for stores without a calibrated threshold
 
@@ -46,13 +46,23 @@ def _system_arguments(parser: jsonargparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
+def open_system(
+    store: str, ckpt: str | None = None, embedding: str | None = None, refine_steps: int = 0, keyed: str | None = None,
+    key: str | None = None, threshold: float | None = None, device: str = "auto", seed: int = 0,
+) -> BiometricSystem:  # fmt: skip
+    """The :class:`BiometricSystem` the verbs open: its carriers from ``ckpt`` (a G) or ``embedding`` (F alone,
+    refined ``refine_steps`` from noise), keyed by ``keyed`` or a keyed ``ckpt`` with ``key``; a new store's
+    threshold is ``threshold``, else the calibrated one of ``keyed`` or ``ckpt``, else dlib's 0.6."""
+    torch.manual_seed(seed)
+    enrolment = Enrolment(refine_steps, storage="png", key=key)
+    distorter = load_distorter(ckpt, embedding, resolve_device(device), enrolment, keyed)
+    threshold = threshold or operating_threshold(ckpt, keyed) or DEFAULT_THRESHOLD
+    return BiometricSystem(store, distorter, type(distorter.embedding).__name__, threshold)
+
+
 def _system(args) -> BiometricSystem:
-    torch.manual_seed(args.seed)
-    device = resolve_device(args.device)
-    enrolment = Enrolment(args.refine_steps, storage="png", key=args.key)
-    distorter = load_distorter(args.ckpt, args.embedding, device, enrolment, args.keyed)
-    threshold = args.threshold or operating_threshold(args.ckpt, args.keyed) or DEFAULT_THRESHOLD
-    return BiometricSystem(args.store, distorter, type(distorter.embedding).__name__, threshold)
+    return open_system(args.store, args.ckpt, args.embedding, args.refine_steps, args.keyed, args.key,
+                       args.threshold, args.device, args.seed)  # fmt: skip
 
 
 def _parser(verb: str) -> jsonargparse.ArgumentParser:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["open_set_metrics", "open_set_split"]
+__all__ = ["open_set_metrics", "open_set_rates", "open_set_split"]
 
 
 def open_set_split(
@@ -54,6 +54,22 @@ def _best(gallery: Tensor, probes: Tensor) -> tuple[Tensor, Tensor]:
     return torch.cat(best_scores), torch.cat(best_index)
 
 
+def open_set_rates(
+    mated_scores: Tensor, mated_correct: Tensor, non_mated_scores: Tensor, fpir: float = 0.01
+) -> dict[str, float]:
+    """Rank-1 and DIR at FPIR ``fpir`` from each probe's best gallery score (``mated_correct``: whether a mated
+    probe's best entry is its own person); a probe the system could not read scores ``-inf``."""
+    ranked = torch.sort(non_mated_scores.double(), descending=True).values
+    allowed = int(fpir * len(ranked))  # non-mated probes that may be accepted
+    threshold = torch.nextafter(ranked[allowed], ranked.new_tensor(float("inf"))) if allowed < len(ranked) else 0.0
+    return {
+        "rank1": float(mated_correct.double().mean()),
+        f"dir_at_fpir_{fpir:g}": float((mated_correct & (mated_scores.double() >= threshold)).double().mean()),
+        "threshold": float(threshold),
+        "fpir": float((non_mated_scores.double() >= threshold).double().mean()),
+    }
+
+
 def open_set_metrics(
     gallery: Tensor, gallery_ids: Sequence[str], mated: Tensor, mated_ids: Sequence[str], non_mated: Tensor,
     fpir: float = 0.01,
@@ -62,13 +78,6 @@ def open_set_metrics(
     mated_scores, mated_index = _best(gallery, mated)
     non_mated_scores, _ = _best(gallery, non_mated)
     correct = torch.tensor([gallery_ids[int(i)] == p for i, p in zip(mated_index, mated_ids)])
-    ranked = torch.sort(non_mated_scores, descending=True).values
-    allowed = int(fpir * len(ranked))  # non-mated probes that may be accepted
-    threshold = torch.nextafter(ranked[allowed], ranked.new_tensor(float("inf"))) if allowed < len(ranked) else 0.0
-    return {
-        "rank1": float(correct.double().mean()),
-        f"dir_at_fpir_{fpir:g}": float((correct & (mated_scores >= threshold)).double().mean()),
-        "threshold": float(threshold),
-        "fpir": float((non_mated_scores >= threshold).double().mean()),
+    return open_set_rates(mated_scores, correct, non_mated_scores, fpir) | {
         "gallery": len(gallery_ids), "mated_probes": len(mated_ids), "non_mated_probes": len(non_mated),
     }  # fmt: skip

@@ -136,12 +136,14 @@ class BiometricSystem:
         return self.enrol_many({person: photos}, strict=True)[0]
 
     def enrol_many(
-        self, people: Mapping[str, Sequence[str | Path]], batch_size: int = 32, strict: bool = False
-    ) -> list[dict]:
+        self, people: Mapping[str, Sequence[str | Path]], batch_size: int = 32, strict: bool = False,
+        check_duplicates: bool = True,
+    ) -> list[dict]:  # fmt: skip
         """Enrol several people at once (F and the carriers in batches), each person in its own transaction.
 
         A person whose photos cannot be used, or whose face is already enrolled under another id, is refused
-        (``strict``: raised, before anything of that person is written) and reported with the reason."""
+        (``strict``: raised, before anything of that person is written) and reported with the reason.
+        ``check_duplicates=False`` skips the duplicate check (an import of people known to be distinct)."""
         for person in people:
             if not person or len(person) > 512:
                 raise ValueError(f"an id is 1 to 512 characters, got {person!r}")
@@ -172,8 +174,7 @@ class BiometricSystem:
         for person, person_chips in zip(owners, chips):
             rows = slice(start, start + len(person_chips))
             start += len(person_chips)
-            duplicate = next((hits[0] for hits in self.search(probes[rows], 1)
-                              if hits and hits[0][1] >= self.threshold and hits[0][0] != person), None)  # fmt: skip
+            duplicate = self.duplicate(person, probes[rows]) if check_duplicates else None
             if duplicate is not None:
                 message = (
                     f"this face is already enrolled as {duplicate[0]!r} (score {duplicate[1]:.3f}); nothing was stored"
@@ -186,6 +187,12 @@ class BiometricSystem:
             ids = self.store.enrol(person, carriers, templates_all[rows], self.distorter.fingerprint)
             results.append({"id": person, "records": ids, "fingerprint": self.distorter.fingerprint})
         return results
+
+    def duplicate(self, person: str, probes: np.ndarray) -> tuple[str, float] | None:
+        """The best other person than ``person`` whom one of the keyed ``probes`` matches, with the score;
+        ``None`` when none reaches the threshold."""
+        hits = (hit for found in self.search(probes, 2) for hit in found if hit[0] != person)
+        return max((hit for hit in hits if hit[1] >= self.threshold), key=lambda hit: hit[1], default=None)
 
     def revoke(self, person: str) -> int:
         revoked = self.store.revoke(person)

@@ -122,4 +122,10 @@ def test_enrol_many_refuses_each_bad_person_alone(setup, tmp_path) -> None:
     assert len(by_id[a]["records"]) == 2 and len(by_id[b]["records"]) == 1
     assert "no face" in by_id["blank"]["refused"] and "already enrolled" in by_id["again"]["refused"]
     assert {p["id"] for p in system.people()} == {a, b}
+    # an import of people known to be distinct skips the check; the check itself still names the other person
+    imported = system.enrol_many({"again": photos_a[:1]}, check_duplicates=False)
+    assert len(imported[0]["records"]) == 1
+    assert system.duplicate("again", system.probes(photos_a[:1]))[0] == a
+    assert system.duplicate(a, system.probes(photos_b[:1]))[0] == b
+    assert system.duplicate(b, system.probes(photos_b[:1])) is None  # b's own records do not count
     system.close()
