@@ -59,12 +59,9 @@ def main() -> None:
         enrolled = system.enrol_many(people, check_duplicates=False)
         enrol_s = time.perf_counter() - started
         refused = {r["id"]: r["refused"] for r in enrolled if "refused" in r}
-        others = []  # each enrolled person's best score against someone else: what the duplicate check sees
-        for person, photos in people.items():
-            if person not in refused:
-                hits = system.search(system.probes(photos), 2)[0]
-                others.append(next((score for found, score in hits if found != person), float("-inf")))
-        others = torch.tensor(others, dtype=torch.float64)
+        # each enrolled person's best score against someone else: what the duplicate check sees
+        nearest = [system.nearest_other(p, system.probes(photos)) for p, photos in people.items() if p not in refused]
+        others = torch.tensor([n[1] if n else float("-inf") for n in nearest], dtype=torch.float64)
 
         def best(indices: list[int], batch: int = 32) -> tuple[torch.Tensor, list[str | None]]:
             """Each probe's best person and score, as ``identify`` finds them (probes embedded in batches)."""

@@ -188,11 +188,16 @@ class BiometricSystem:
             results.append({"id": person, "records": ids, "fingerprint": self.distorter.fingerprint})
         return results
 
-    def duplicate(self, person: str, probes: np.ndarray) -> tuple[str, float] | None:
-        """The best other person than ``person`` whom one of the keyed ``probes`` matches, with the score;
-        ``None`` when none reaches the threshold."""
+    def nearest_other(self, person: str, probes: np.ndarray) -> tuple[str, float] | None:
+        """The best-scoring person other than ``person`` for any of the keyed ``probes``, with the score;
+        ``None`` in a store that holds nobody else."""
         hits = (hit for found in self.search(probes, 2) for hit in found if hit[0] != person)
-        return max((hit for hit in hits if hit[1] >= self.threshold), key=lambda hit: hit[1], default=None)
+        return max(hits, key=lambda hit: hit[1], default=None)
+
+    def duplicate(self, person: str, probes: np.ndarray) -> tuple[str, float] | None:
+        """:meth:`nearest_other` when it reaches the threshold (the face is enrolled under another id), else None."""
+        other = self.nearest_other(person, probes)
+        return other if other is not None and other[1] >= self.threshold else None
 
     def revoke(self, person: str) -> int:
         revoked = self.store.revoke(person)
