@@ -18,7 +18,8 @@ from distortion.attacks.keyed import (
     trained_link,
 )
 from distortion.deployment.keyed_templates import KeyedRotation, WhitenedRotation
-from distortion.metrics.verification import pair_scores, view_metrics
+from distortion.metrics.verification import cross_impostor_scores, pair_scores, view_metrics
+from distortion.reporting.keyed_report import KeyedTemplates, keyed_sections
 from tests.keys import fixed_key
 from tests.test_keyed_templates import clusters
 
@@ -116,3 +117,48 @@ def test_dsys_floor_of_unrelated_scores_is_small_and_below_linked():
     floor = dsys_floor(unrelated, 500, 500)
     assert 0 < floor < 0.3
     assert dsys_floor(unrelated, 500, 1500) < floor  # more non-mated scores: a less noisy estimate
+
+
+def _report_templates(shrink: float) -> tuple[KeyedTemplates, WhitenedRotation]:
+    """Training people (400) and test pairs (200 other people) under a fitted whitened rotation; the stored
+    templates are the keyed targets drawn ``shrink`` times closer to the mean, as a carrier that falls short."""
+    emb, labels = clusters(people=600, per=2, dim=16, spread=0.3, seed=3)
+    train, test = labels < 400, labels >= 400
+    transform = WhitenedRotation(16, 8).fit(emb[train], labels[train])
+    key1, key2 = fixed_key("site"), fixed_key("re-issue")
+
+    def stored(e, key):
+        return transform(transform.mean + shrink * (e - transform.mean), key)
+
+    a, b = emb[test][0::2], emb[test][1::2]
+    ya, yb = labels[test][0::2], labels[test][1::2]
+    a, b, ya, yb = torch.cat([a, a]), torch.cat([b, b.roll(1, 0)]), torch.cat([ya, ya]), torch.cat([yb, yb.roll(1)])
+    t = KeyedTemplates(emb[train], labels[train], stored(emb[train], key1), stored(emb[train], key2), a, b, ya == yb,
+                       stored(a, key1), stored(b, key1), stored(b, key2), ya, yb)  # fmt: skip
+    return t, transform
+
+
+def test_impostors_score_every_pair_of_different_people_and_calibrate_carriers_apart():
+    exact, transform = _report_templates(shrink=1.0)
+    sections = keyed_sections(exact, transform, fixed_key("site"), fixed_key("re-issue"))
+    report = sections["impostors"]
+    assert report["impostor_pairs"] == int((exact.label_a[:, None] != exact.label_b[None, :]).sum())
+    assert report["carrier_threshold"] == pytest.approx(sections["deployment"]["threshold"])
+    assert report["exact_templates_false_accept"] == report["deploy_false_accept"]
+    short, transform = _report_templates(shrink=0.7)
+    sections = keyed_sections(short, transform, fixed_key("site"), fixed_key("re-issue"))
+    report = sections["impostors"]
+    # carriers drawn towards the mean: two of them are closer than a carrier and a photo, so the deployment's
+    # threshold lets more of their impostor pairs through than their own threshold does
+    own = report["carrier_vs_carrier_false_accept_at_carrier_threshold"]
+    assert report["carrier_vs_carrier_false_accept"] > 3 * own and own <= 0.005
+    assert report["carrier_threshold"] > sections["deployment"]["threshold"]
+
+
+def test_cross_impostor_scores_are_every_pair_of_different_labels():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(7, 3, generator=g), torch.randn(5, 3, generator=g)
+    la, lb = torch.tensor([0, 1, 1, 2, 3, 3, 4]), torch.tensor([1, 2, 5, 0, 3])
+    pairs = [(i, j) for i in range(7) for j in range(5) if la[i] != lb[j]]
+    expected = sorted(float(pair_scores(a[i : i + 1], b[j : j + 1])) for i, j in pairs)
+    assert cross_impostor_scores(a, b, la, lb).sort().values.tolist() == pytest.approx(expected)

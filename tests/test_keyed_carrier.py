@@ -96,6 +96,8 @@ def test_privacy_runs_every_keyed_attack(keyed, tiny, tmp_path) -> None:
     report = json.loads((tmp_path / "report.json").read_text())
     for section, keys in {
         "keyed_deployment": ("threshold", "deploy_eer", "carrier_vs_carrier_false_accept"),
+        "keyed_impostors": ("original_false_accept", "carrier_vs_carrier_false_accept",
+                            "carrier_vs_carrier_false_accept_at_carrier_threshold"),
         "keyed_replay": ("accepted",),
         "keyed_linkage": ("direct/d_sys_floor", "direct/d_sys", "covariance_alignment/eer", "ica/d_sys",
                           "trained_linker/eer"),

@@ -39,10 +39,14 @@ from distortion.reporting.plots import plot_insider
 
 
 def pairs_tensors(folds, emb):
-    a = torch.stack([emb[p.images[0]] for fold in folds for p in fold])
-    b = torch.stack([emb[p.images[1]] for fold in folds for p in fold])
-    same = torch.tensor([p.same for fold in folds for p in fold])
-    return a, b, same
+    """Both photos' embeddings, whether they are one person, and both identities (numbered by name)."""
+    pairs = [p for fold in folds for p in fold]
+    a = torch.stack([emb[p.images[0]] for p in pairs])
+    b = torch.stack([emb[p.images[1]] for p in pairs])
+    same = torch.tensor([p.same for p in pairs])
+    names = sorted({p.name1 for p in pairs} | {p.name2 for p in pairs})
+    ya, yb = (torch.tensor([names.index(getattr(p, side)) for p in pairs]) for side in ("name1", "name2"))
+    return a, b, same, ya, yb
 
 
 def study(transform: TemplateTransform, emb: dict, protocol: LFWProtocol, train_keys: list, seed: int) -> dict:
@@ -52,9 +56,9 @@ def study(transform: TemplateTransform, emb: dict, protocol: LFWProtocol, train_
     names = sorted({k[0] for k in train_keys})
     labels = torch.tensor([names.index(k[0]) for k in train_keys])
     transform.fit(train, labels)
-    a, b, same = pairs_tensors(protocol.dev_test, emb)
+    a, b, same, ya, yb = pairs_tensors(protocol.dev_test, emb)
     t = KeyedTemplates(train, labels, transform(train, key1), transform(train, key2), a, b, same,
-                       transform(a, key1), transform(b, key1), transform(b, key2))  # fmt: skip
+                       transform(a, key1), transform(b, key1), transform(b, key2), ya, yb)  # fmt: skip
     report = keyed_sections(t, transform, key1, key2)
     keys = list(emb)
     keyed1 = dict(zip(keys, transform.matched(transform(torch.stack([emb[k] for k in keys]), key1), key1)))

@@ -59,8 +59,8 @@ def _test_side(
     distorter: Distorter, renewed: Distorter, pairs: Dataset, limit: int, batch_size: int, device: torch.device
 ) -> dict[str, Tensor]:
     f = distorter.embedding
-    cols: dict[str, list[Tensor]] = {k: [] for k in ("x_a", "emb_a", "emb_b", "same", "stored1_a", "stored1_b",
-                                                      "stored2_b")}  # fmt: skip
+    cols: dict[str, list[Tensor]] = {k: [] for k in ("x_a", "emb_a", "emb_b", "same", "y_a", "y_b", "stored1_a",
+                                                      "stored1_b", "stored2_b")}  # fmt: skip
     for batch in DataLoader(pairs, batch_size=batch_size):
         x_a, x_b = batch.x_a.to(device).float(), batch.x_b.to(device).float()
         emb_a, emb_b = f(x_a).float(), f(x_b).float()
@@ -68,6 +68,8 @@ def _test_side(
         cols["emb_a"].append(emb_a.cpu())
         cols["emb_b"].append(emb_b.cpu())
         cols["same"].append(batch.same.bool())
+        cols["y_a"].append(batch.y_a)
+        cols["y_b"].append(batch.y_b)
         cols["stored1_a"].append(f(distorter(x_a, target=emb_a)).float().cpu())
         cols["stored1_b"].append(f(distorter(x_b, target=emb_b)).float().cpu())
         cols["stored2_b"].append(f(renewed(x_b, target=emb_b)).float().cpu())
@@ -116,7 +118,7 @@ def keyed_privacy(
     test = _test_side(distorter, renewed, pairs, limit_pairs, batch_size, device)
     templates = KeyedTemplates(train["emb"], train["labels"], train["stored1"], train["stored2"], test["emb_a"],
                                test["emb_b"], test["same"], test["stored1_a"], test["stored1_b"],
-                               test["stored2_b"])  # fmt: skip
+                               test["stored2_b"], test["y_a"], test["y_b"])  # fmt: skip
     transform = copy.deepcopy(distorter.transform).cpu()
     sections = keyed_sections(templates, transform, distorter.key, renewed.key, components, seed)
     sections["inversion_without_key"] = _inversion(train, test, distorter.embedding, budget, seed, device)
