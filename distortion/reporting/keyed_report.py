@@ -126,10 +126,10 @@ def _impostors(t: KeyedTemplates, transform: TemplateTransform, key: Key, thresh
     f_threshold = calibrate_threshold(t.train_emb, t.train_emb, t.train_labels)
     stored = matched(t.train_stored1)
     carrier_threshold = calibrate_threshold(stored, stored, t.train_labels)
-    originals, carriers = cross(t.emb_a, t.emb_b), cross(matched(t.stored1_a), matched(t.stored1_b))
-    exact = cross(matched(transform(t.emb_a, key)), matched(transform(t.emb_b, key)))
-    deploy = cross(matched(t.stored1_a), matched(transform(t.emb_b, key)))
-    genuine = pair_scores(matched(t.stored1_a), matched(t.stored1_b))[t.same]
+    enrolled, stored_b, probes = matched(t.stored1_a), matched(t.stored1_b), matched(transform(t.emb_b, key))
+    originals, carriers, deploy = cross(t.emb_a, t.emb_b), cross(enrolled, stored_b), cross(enrolled, probes)
+    exact = cross(matched(transform(t.emb_a, key)), probes)
+    genuine = pair_scores(enrolled, stored_b)[t.same]
     return {
         "impostor_pairs": len(originals),
         "original_threshold": float(f_threshold),
