@@ -1,14 +1,17 @@
 """``make bench``: throughput and peak memory of the pieces that bound a run's time on this machine.
 
-Each case runs in a fresh process (so its peak resident memory is its own):
+Each case runs in a fresh process (so its peak resident memory is its own). A case that runs F or G does so
+in float32 (``*fp32``) and in bfloat16 autocast (``*bf16``); bfloat16 is measured only where the CPU computes it
+natively (:mod:`distortion.precision`; ``--emulated`` measures it anyway), and a last table gives the ratio
+bfloat16 / float32 of each pair. The header names the CPU and the precision every run chooses on it.
 
-- ``mnist_g/*``: full training steps of the paper's MNIST G against its MLP F at batch 64
-  (G forward, F on x and G(x), MSE + threshold loss, backward, Adam) in float32, bfloat16
-  autocast, and bfloat16 with channels-last memory format;
+- ``mnist_g/*``: full training steps of the demo's MNIST G (residual U-Net, channels-last) against the paper's
+  MLP F at batch 64 (G forward, F on x and G(x), MSE + threshold loss, backward, Adam);
+- ``reader/*``: training steps of the digit reader (``ConvClassifier``, batch 128, cross-entropy, Adam);
 - ``align/*``: face alignment of real LFW photos, one process (dlib: HOG detector, 5 landmarks,
   150 px chip; facenet: MTCNN, 160 px);
 - ``dlib_resnet/*``: the face ResNet at batch 32 on real LFW chips: dlib's own
-  ``compute_face_descriptor`` and our port, forward and forward + backward to the input (what
+  ``compute_face_descriptor`` and the port (channels-last), forward and forward + backward to the input (what
   training G through F costs);
 - ``lfw_g/*``: the LFW config's G on 150 px chips: inference, and training steps through F;
 - ``lfw_carrier/*``: the carrier G of ``configs/lfw_carrier.yaml`` at batch 32: distorting faces
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import resource
 import subprocess
 import sys
@@ -43,14 +47,24 @@ from distortion.deployment.distorter import Distorter
 from distortion.deployment.keys import generate_key
 from distortion.deployment.refinement import noise_images, refine
 from distortion.faces.alignment import ALIGNERS
-from distortion.models import CarrierGenerator, MLPEmbedding, UNet
+from distortion.models import CarrierGenerator, ConvClassifier, MLPEmbedding, UNet
 from distortion.objective import Budget, ImageTerm, Objective
 from distortion.objective.losses import squared_distance
 from distortion.paths import lfw_root
+from distortion.precision import autocast, native_bfloat16, trainer_precision
 from distortion.store.bench import lfw_keyed_transform, measure_enrol, measure_identify, measure_verify
 
-MNIST_SETTINGS = ("fp32", "bf16", "bf16_channels_last", "residual_bf16_channels_last")
-PORT_SETTINGS = ("fp32", "fp32_channels_last", "bf16_channels_last")
+PRECISIONS = ("fp32", "bf16")
+
+
+def _precision(setting: str) -> str:
+    """``bf16`` for a ``*bf16`` setting, else ``32``."""
+    return "bf16" if setting.endswith("bf16") else "32"
+
+
+def _autocast(setting: str):
+    """bfloat16 autocast on the CPU for a ``*bf16`` setting, float32 otherwise."""
+    return autocast("cpu", _precision(setting))
 
 
 def _timed(fn, repeats: int, warmup: int = 2) -> float:
@@ -98,21 +112,18 @@ def measure_dlib_native(batch: int = 32, repeats: int = 3) -> dict[str, float]:
 
 
 def measure_dlib_port(setting: str, batch: int = 32, repeats: int = 5) -> dict[str, float]:
-    """Our port: forward (no grad) and forward + backward to the input, images per second."""
+    """The port (channels-last): forward (no grad) and forward + backward to the input, images per second."""
     chips = _lfw_chips(batch)
-    model = DlibResNet().eval().requires_grad_(False)
-    x = torch.from_numpy(chips).permute(0, 3, 1, 2).float() / 255
-    if "channels_last" in setting:
-        model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=setting.startswith("bf16"))
+    model = DlibResNet().eval().requires_grad_(False).to(memory_format=torch.channels_last)
+    x = (torch.from_numpy(chips).permute(0, 3, 1, 2).float() / 255).contiguous(memory_format=torch.channels_last)
 
     def forward() -> None:
-        with torch.no_grad(), autocast:
+        with torch.no_grad(), _autocast(setting):
             model(x)
 
     def forward_backward() -> None:
         xg = x.clone().requires_grad_(True)
-        with autocast:
+        with _autocast(setting):
             model(xg).float().square().sum().backward()
 
     return {
@@ -127,18 +138,14 @@ def measure_face_generator(setting: str, batch: int = 16, repeats: int = 5) -> d
     """The LFW config's G (residual U-Net, depth 4, width 16) on 150 px chips: inference images/s,
     and training steps through the frozen dlib ResNet (G, F twice, loss, backward, Adam)."""
     torch.manual_seed(0)
-    channels_last = "channels_last" in setting
-    generator = UNet(in_channels=3, depth=4, width=16, residual=True, channels_last=channels_last)
-    embedding = DlibResNet().eval().requires_grad_(False)
-    if channels_last:
-        embedding = embedding.to(memory_format=torch.channels_last)
+    generator = UNet(in_channels=3, depth=4, width=16, residual=True, channels_last=True)
+    embedding = DlibResNet().eval().requires_grad_(False).to(memory_format=torch.channels_last)
     x = torch.from_numpy(_lfw_chips(batch)).permute(0, 3, 1, 2).float() / 255
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=setting.startswith("bf16"))
     objective = Objective(ImageTerm("coarse_decorrelation"), Budget(tau=0.04, beta=10.0))
-    train = _generator_step(generator, embedding, objective, x, autocast)
+    train = _generator_step(generator, embedding, objective, x, setting)
 
     def infer() -> None:
-        with torch.no_grad(), autocast:
+        with torch.no_grad(), _autocast(setting):
             generator(x)
 
     return {
@@ -150,13 +157,14 @@ def measure_face_generator(setting: str, batch: int = 16, repeats: int = 5) -> d
 
 
 def _generator_step(
-    generator: nn.Module, embedding: nn.Module, objective: Objective, x: Tensor, autocast
+    generator: nn.Module, embedding: nn.Module, objective: Objective, x: Tensor, setting: str
 ) -> Callable[[], None]:
-    """One training step of G under ``objective`` on the fixed batch ``x``, with its own Adam."""
+    """One training step of G under ``objective`` on the fixed batch ``x``, with its own Adam, in the precision
+    of ``setting``."""
     optimizer = torch.optim.Adam(generator.parameters(), lr=1e-3)
 
     def step() -> None:
-        with autocast:
+        with _autocast(setting):
             loss = objective(generator, embedding, x, training=True)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -172,14 +180,13 @@ def measure_carrier(setting: str, batch: int = 32, repeats: int = 5, keyed: bool
     embedding = DlibResNet().eval().requires_grad_(False)
     generator = CarrierGenerator(128, (3, 150, 150), noise_dim=16, width=4, stages=0, upsample=2)  # the config's
     x = torch.from_numpy(_lfw_chips(batch)).permute(0, 3, 1, 2).float() / 255
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=setting.startswith("bf16"))
     transform, key = lfw_keyed_transform().fit(torch.randn(256, 128) * 0.05), generate_key()
     distorter = Distorter(embedding, generator, transform=transform if keyed else None, key=key if keyed else None)
     objective = Objective(ImageTerm("decorrelation"), Budget(tau=0.02, beta=10.0, robust_storage=True))
-    train = _generator_step(generator, embedding, objective, x, autocast)
+    train = _generator_step(generator, embedding, objective, x, setting)
 
     def infer() -> None:
-        with torch.no_grad(), autocast:
+        with torch.no_grad(), _autocast(setting):
             distorter(x)
 
     return {
@@ -192,7 +199,7 @@ def measure_carrier(setting: str, batch: int = 32, repeats: int = 5, keyed: bool
 
 def measure_refinement(setting: str, batch: int = 32, steps: int = 100) -> dict[str, float]:
     """Refinement from noise: ``dlib_*`` on real LFW chips, ``mnist`` on test digits with the paper's MLP
-    (random weights: the cost is the same); ``*_bf16`` runs F in bfloat16."""
+    (random weights: the cost is the same), in the precision of ``setting``."""
     torch.manual_seed(0)
     if setting.startswith("dlib"):
         embedding = DlibResNet().eval().requires_grad_(False)
@@ -202,7 +209,7 @@ def measure_refinement(setting: str, batch: int = 32, steps: int = 100) -> dict[
         x = torch.rand(batch, 1, 28, 28)
     target = embedding(x).detach()
     start = time.perf_counter()
-    refined = refine(noise_images(x.shape), embedding, target, steps, autocast=setting.endswith("bf16"))
+    refined = refine(noise_images(x.shape), embedding, target, steps, precision=_precision(setting))
     seconds = time.perf_counter() - start
     reached = float(squared_distance(embedding(refined), target).mean())
     return {
@@ -215,56 +222,113 @@ def measure_refinement(setting: str, batch: int = 32, steps: int = 100) -> dict[
     }
 
 
-def measure(setting: str, batch: int = 64, steps: int = 30, warmup: int = 5) -> dict[str, float]:
-    """Images per second of MNIST G training steps under ``setting`` (``residual_*``: the demo's residual
-    U-Net), and this process's peak RSS in MiB."""
+def measure_mnist_generator(setting: str, batch: int = 64, steps: int = 30) -> dict[str, float]:
+    """Images per second of training steps of the demo's MNIST G (``configs/mnist_generator.yaml``: residual
+    U-Net, channels-last) against the paper's MLP F, and this process's peak RSS in MiB."""
     torch.manual_seed(0)
-    generator = UNet(in_channels=1, depth=3, width=64, residual=setting.startswith("residual"),
-                     channels_last=setting.endswith("channels_last"))  # fmt: skip
+    generator = UNet(in_channels=1, depth=3, width=64, residual=True, channels_last=True)
     embedding = MLPEmbedding((1, 28, 28), hidden=2048, dim=10).eval().requires_grad_(False)
     x = torch.rand(batch, 1, 28, 28)
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled="bf16" in setting)
-    step = _generator_step(generator, embedding, Objective(ImageTerm("mse"), Budget(tau=0.02, beta=10.0)), x, autocast)
+    step = _generator_step(generator, embedding, Objective(ImageTerm("mse"), Budget(tau=0.02, beta=10.0)), x, setting)
+    seconds = _timed(step, steps, warmup=5)
+    return {"case": f"mnist_g/{setting}", "train_images_per_s": batch / seconds, "peak_rss_mib": _peak_rss_mib()}
 
-    for _ in range(warmup):
-        step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    seconds = time.perf_counter() - start
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"case": f"mnist_g/{setting}", "train_images_per_s": batch * steps / seconds, "peak_rss_mib": peak_mib}
+
+def measure_reader(setting: str, batch: int = 128, steps: int = 30) -> dict[str, float]:
+    """Images per second of training steps of the digit reader (``configs/mnist_reader.yaml``'s ConvClassifier)."""
+    torch.manual_seed(0)
+    reader = ConvClassifier(in_channels=1, num_classes=10, width=32)
+    optimizer = torch.optim.Adam(reader.parameters(), lr=1e-3)
+    x, y = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+
+    def step() -> None:
+        with _autocast(setting):
+            loss = nn.functional.cross_entropy(reader(x).float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    seconds = _timed(step, steps, warmup=5)
+    return {"case": f"reader/{setting}", "train_images_per_s": batch / seconds, "peak_rss_mib": _peak_rss_mib()}
 
 
 CASES = {
-    **{f"mnist_g/{s}": (lambda s=s: measure(s)) for s in MNIST_SETTINGS},
+    **{f"mnist_g/{s}": (lambda s=s: measure_mnist_generator(s)) for s in PRECISIONS},
+    **{f"reader/{s}": (lambda s=s: measure_reader(s)) for s in PRECISIONS},
     "align/dlib": lambda: measure_alignment("dlib"),
     "align/facenet": lambda: measure_alignment("facenet"),
     "dlib_resnet/dlib_native": measure_dlib_native,
-    **{f"dlib_resnet/port_{s}": (lambda s=s: measure_dlib_port(s)) for s in PORT_SETTINGS},
-    **{f"lfw_g/{s}": (lambda s=s: measure_face_generator(s)) for s in ("fp32", "bf16_channels_last")},
-    **{f"lfw_carrier/{s}": (lambda s=s: measure_carrier(s)) for s in ("fp32", "bf16")},
-    **{f"refine/{s}": (lambda s=s: measure_refinement(s)) for s in ("dlib", "dlib_bf16", "mnist")},
-    **{f"lfw_keyed_carrier/{s}": (lambda s=s: measure_carrier(s, keyed=True)) for s in ("fp32", "bf16")},
+    **{f"dlib_resnet/port_{s}": (lambda s=s: measure_dlib_port(s)) for s in PRECISIONS},
+    **{f"lfw_g/{s}": (lambda s=s: measure_face_generator(s)) for s in PRECISIONS},
+    **{f"lfw_carrier/{s}": (lambda s=s: measure_carrier(s)) for s in PRECISIONS},
+    **{
+        f"refine/{n}_{s}": (lambda n=n, s=s: measure_refinement(f"{n}_{s}"))
+        for n in ("dlib", "mnist")
+        for s in PRECISIONS
+    },
+    **{f"lfw_keyed_carrier/{s}": (lambda s=s: measure_carrier(s, keyed=True)) for s in PRECISIONS},
     "store/enrol": measure_enrol,
     "store/verify": measure_verify,
     **{f"store/identify_{n}": (lambda n=n: measure_identify(n)) for n in (10_000, 100_000, 1_000_000)},
 }
 
 
+def machine() -> dict[str, str | int | bool]:
+    """What a timing depends on: the CPU, whether it computes bfloat16 natively, threads, torch."""
+    from distortion.precision import cpu_flags
+
+    model = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").is_file()
+        else ""
+    )
+    flags = cpu_flags()
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else platform.machine()
+    return {"cpu": model, "isa": isa, "native_bfloat16": native_bfloat16("cpu"),
+            "chosen_precision": trainer_precision("cpu"), "threads": torch.get_num_threads(),
+            "torch": torch.__version__}  # fmt: skip
+
+
+def ratios(rows: list[dict]) -> list[tuple[str, str, float]]:
+    """``(case, measure, bf16 / fp32)`` for every case measured in both precisions."""
+    by_case = {row["case"]: row for row in rows}
+    found = []
+    for case, row in by_case.items():
+        twin = by_case.get(case.removesuffix("bf16") + "fp32") if case.endswith("bf16") else None
+        for measure in ("images_per_s", "train_images_per_s"):
+            if twin and measure in row and measure in twin:
+                found.append((case.removesuffix("_bf16").removesuffix("/bf16"), measure, row[measure] / twin[measure]))
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--one", choices=sorted(CASES), help="measure one case in this process (internal)")
     parser.add_argument("--only", default="", help="run only the cases whose name starts with this")
+    parser.add_argument("--emulated", action="store_true", help="measure bfloat16 also where it is emulated")
     args = parser.parse_args()
     if args.one:
         print(json.dumps(CASES[args.one]()))
         return
+    host = machine()
+    skipped = [] if host["native_bfloat16"] or args.emulated else [c for c in CASES if c.endswith("bf16")]
     rows = []
-    for case in (c for c in CASES if c.startswith(args.only)):
+    for case in (c for c in CASES if c.startswith(args.only) and c not in skipped):
         cmd = [sys.executable, "-m", "distortion.bench", "--one", case]
         rows.append(json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout))
-    print(f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(
+        f"{host['cpu']} ({host['isa']}, bfloat16 {'native' if host['native_bfloat16'] else 'emulated'}; runs "
+        f"choose {host['chosen_precision']}), {host['threads']} threads, torch {host['torch']}"
+    )
+    if skipped:
+        print("bfloat16 cases skipped: this CPU emulates bfloat16 (--emulated measures them)")
     print(f"{'case':<36}{'forward img/s':>15}{'train img/s':>13}{'peak RSS MiB':>14}  notes")
     for row in rows:
         fwd, train = row.get("images_per_s", float("nan")), row.get("train_images_per_s", float("nan"))
@@ -281,9 +345,15 @@ def main() -> None:
             notes = (f"{row['steps_per_image']} steps, {row['seconds_per_image']:.3f} s per image, "
                      f"squared distance {row['squared_distance']:.2e}")  # fmt: skip
         print(f"{row['case']:<36}{fwd:>15.1f}{train:>13.1f}{row['peak_rss_mib']:>14.0f}  {notes}")
+    found = ratios(rows)
+    if found:
+        print(f"\n{'bfloat16 / float32':<36}{'measure':>20}{'ratio':>8}")
+        for case, measure, ratio in found:
+            print(f"{case:<36}{measure:>20}{ratio:>8.2f}")
     out = Path("bench_out")
     out.mkdir(exist_ok=True)
-    (out / "bench.json").write_text(json.dumps(rows, indent=2) + "\n")
+    report = {"machine": host, "rows": rows, "bf16_over_fp32": [list(r) for r in found]}
+    (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """``distortion fit | validate | test | predict``: LightningCLI with the project's shared settings.
 
-Every run reads ``configs/defaults.yaml`` first (precision, accelerator, the CSV and W&B loggers, the
-test report), then the experiment's config, which holds only what differs. A run's ``name`` places
-everything it writes: logs in ``<save_dir>/<name>/version_<n>`` and checkpoints in
+Every run reads ``configs/defaults.yaml`` first (accelerator, the CSV and W&B loggers, the
+test report), then the experiment's config, which holds only what differs. A run whose configs and flags
+leave ``trainer.precision`` unset gets the precision its device computes fastest
+(:func:`~distortion.precision.trainer_precision`), and the log says which. A run's ``name`` places everything it
+writes: logs in ``<save_dir>/<name>/version_<n>`` and checkpoints in
 ``<save_dir>/<name>/checkpoints`` (``save_dir`` of the first logger, ``runs`` by default).
 """
 
@@ -13,6 +15,9 @@ from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities import rank_zero_info
+
+from distortion.precision import trainer_precision
 
 __all__ = ["DEFAULTS", "DistortionCLI"]
 
@@ -44,8 +49,14 @@ class DistortionCLI(LightningCLI):
         return self.config[self.subcommand] if self.subcommand else self.config
 
     def before_instantiate_classes(self) -> None:
-        """Give every logger the run's name and every checkpoint callback without a folder the run's folder."""
+        """Choose the precision when nobody did; give every logger the run's name and every checkpoint callback
+        without a folder the run's folder."""
         config = self._config()
+        if config.trainer.precision is None:
+            accelerator = config.trainer.accelerator
+            config.trainer.precision = trainer_precision(accelerator if isinstance(accelerator, str) else "auto")
+            rank_zero_info(f"precision {config.trainer.precision}: chosen for this hardware (distortion/precision.py; "
+                           "--trainer.precision sets it)")
         if not config.name:
             return
         loggers = config.trainer.logger if isinstance(config.trainer.logger, list) else []

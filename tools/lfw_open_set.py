@@ -40,7 +40,8 @@ def main() -> None:
     parser.add_argument("--ckpt")
     parser.add_argument("--embedding")
     parser.add_argument("--refine_steps", type=int, default=0)
-    parser.add_argument("--refine_autocast", action="store_true", help="refine in bfloat16 (faster on this CPU)")
+    parser.add_argument("--refine_precision", default="auto", choices=("auto", "bf16", "32"),
+                        help="F's arithmetic while refining (auto: bfloat16 where native)")
     parser.add_argument("--keyed")
     parser.add_argument("--key")
     parser.add_argument("--limit_gallery", type=int, default=0, help="only the first N gallery people (0: all)")
@@ -77,7 +78,7 @@ def main() -> None:
                                                     [ids[i] for i in mated], t[non_mated])  # fmt: skip
     if args.ckpt or args.embedding:
         device = resolve_device("auto")
-        enrolment = Enrolment(args.refine_steps, storage="png", refine_autocast=args.refine_autocast, key=args.key)
+        enrolment = Enrolment(args.refine_steps, storage="png", refine_precision=args.refine_precision, key=args.key)
         distorter = load_distorter(args.ckpt, args.embedding, device, enrolment, args.keyed)
         cache = ChipCache.load(cache_dir)
         rows = cache.rows()
@@ -89,7 +90,7 @@ def main() -> None:
         results["carriers"] = open_set_metrics(stored, [ids[i] for i in gallery], probes[mated],
                                                [ids[i] for i in mated], probes[non_mated])  # fmt: skip
         results["carriers"] |= {"ckpt": args.ckpt, "embedding": args.embedding, "refine_steps": args.refine_steps,
-                                "refine_autocast": args.refine_autocast, "keyed": distorter.keyed}  # fmt: skip
+                                "refine_precision": args.refine_precision, "keyed": distorter.keyed}  # fmt: skip
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
     for name, r in results.items():

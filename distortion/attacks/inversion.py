@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from distortion.models import UNet
 from distortion.objective.image_distances import dssim_l1_distance
+from distortion.precision import Precision, autocast
 
 __all__ = ["AttackBudget", "TemplateInverter", "make_inverter", "train_inverter"]
 
@@ -88,7 +89,7 @@ def train_inverter(
     batches: Iterable[tuple[Tensor, Tensor]],
     steps: int,
     lr: float = 1e-3,
-    autocast: bool = True,
+    precision: Precision = "auto",
     progress: bool = True,
 ) -> dict[str, float]:
     """Fit an attacker on ``(input, x)`` batches for ``steps`` Adam steps (cycling through ``batches``).
@@ -96,7 +97,8 @@ def train_inverter(
     ``input`` is what the attacker holds (a stored image for H, an embedding for H'), ``x`` the photo
     ``(B, C, H, W)`` in ``[0, 1]``; both move to the inverter's device. The loss is
     ``(d_DSSIM + d_L1) / 2`` of the reconstruction against x; bfloat16 autocast speeds up the convolutions
-    (CPUs with AVX-512 BF16, and GPUs), Adam's learning rate decays by a cosine.
+    where the device computes it natively (``precision``: :mod:`distortion.precision`); Adam's learning rate
+    decays by a cosine.
 
     Returns:
         ``{"steps", "seconds", "final_loss"}`` (the loss averaged over the last 50 steps).
@@ -112,7 +114,7 @@ def train_inverter(
     stream = _forever(batches)
     for _ in tqdm(range(steps), desc="attack", unit="step", disable=not progress):
         inputs, x = (t.to(device, non_blocking=True).float() for t in next(stream))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+        with autocast(device, precision):
             loss = dssim_l1_distance(x, inverter(inputs).float()).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -164,7 +164,7 @@ def _lfw(root: Path, people: int, refine_steps: int) -> tuple[GeneratorSummary, 
     chips = [[aligner(read_rgb(p)[0]).chip for p in pair] for pair in photos]
     enrolled, probes = (chips_to_tensor(np.stack([c[k] for c in chips])) for k in (0, 1))
     f = DlibResNet().eval().requires_grad_(False)
-    enrolment = Enrolment(refine_steps=refine_steps, storage="png", refine_autocast=True)
+    enrolment = Enrolment(refine_steps=refine_steps, storage="png")
     print(f"\n== carriers of {people} LFW faces: refinement from noise, {refine_steps} steps against dlib's ResNet")
     stored = Distorter(f, None, enrolment)(enrolled)
     with torch.no_grad():

@@ -25,6 +25,7 @@ from distortion.faces.lfw_protocol import ImageKey
 from distortion.metrics.verification import calibrate_threshold
 from distortion.modules.embedding import load_embedding
 from distortion.paths import default_cache_dir, lfw_root
+from distortion.precision import autocast
 
 __all__ = ["cached_lfw_templates", "fit_transform", "lfw_templates", "training_keys"]
 
@@ -107,8 +108,8 @@ def fit_transform(
 
 
 def cached_lfw_templates(cache_dir: Path, backbone: str, batch_size: int = 64) -> dict[ImageKey, torch.Tensor]:
-    """F (bfloat16 autocast) of every chip of the cache, computed once and kept beside it as
-    ``templates_<backbone>.pt`` (the studies of docs/keyed.md and docs/store.md read it)."""
+    """F (bfloat16 where native, :mod:`distortion.precision`) of every chip of the cache, computed once and kept
+    beside it as ``templates_<backbone>.pt`` (the studies of docs/keyed.md and docs/store.md read it)."""
     path = cache_dir / f"templates_{backbone}.pt"
     if path.is_file():
         return torch.load(path)
@@ -118,7 +119,7 @@ def cached_lfw_templates(cache_dir: Path, backbone: str, batch_size: int = 64) -
     out = {}
     with torch.no_grad():
         for s, batch in enumerate(cache.batches([rows[k] for k in keys], batch_size)):
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with autocast("cpu"):
                 emb = f(batch.float()).float()
             out.update(zip(keys[s * batch_size : (s + 1) * batch_size], emb))
             print(f"\rF: {len(out)}/{len(keys)}", end="", flush=True)

@@ -87,7 +87,7 @@ class Distorter:
                 with torch.no_grad():
                     emb = self.embedding(x)
             start = refine(start, self.embedding, self.probe(emb.float()), e.refine_steps, e.refine_lr,
-                           e.refine_robust, e.refine_autocast)  # fmt: skip
+                           e.refine_robust, e.refine_precision)  # fmt: skip
         return store(start.float().clamp(0, 1), e.storage)
 
     def __call__(self, x: Tensor, target: Tensor | None = None) -> Tensor:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from distortion.imaging.storage import check_storage
+from distortion.precision import Precision, resolve_autocast
 
 __all__ = ["Enrolment"]
 
@@ -24,7 +25,8 @@ class Enrolment:
             images start from noise and need >= 1), see :mod:`distortion.deployment.refinement`.
         refine_lr: the refinement's learning rate.
         refine_robust: refine through random storage round trips, so that the stored file keeps its template.
-        refine_autocast: run F in bfloat16 while refining (faster on CPUs with AVX-512 BF16 and on GPUs).
+        refine_precision: F's arithmetic while refining: ``auto`` (bfloat16 where the device computes it natively,
+            float32 elsewhere; :mod:`distortion.precision`), ``bf16`` or ``32``.
         storage: the file format kept: ``none``, ``png``, ``jpeg<q>`` (``jpeg75``), ``resize<s>`` (``resize0.8``).
         key: a keyed store's key file (``None``: ``$DISTORTION_KEY_FILE`` or ``$DISTORTION_KEY``); a path, never
             the key itself, so that no config, checkpoint or log holds key bytes.
@@ -33,7 +35,7 @@ class Enrolment:
     refine_steps: int = 0
     refine_lr: float = 0.05
     refine_robust: bool = False
-    refine_autocast: bool = False
+    refine_precision: Precision = "auto"
     storage: str = "none"
     key: str | None = None
 
@@ -41,3 +43,4 @@ class Enrolment:
         if self.refine_steps < 0 or not self.refine_lr > 0:
             raise ValueError(f"refine_steps must be >= 0 and refine_lr > 0, got {self.refine_steps}, {self.refine_lr}")
         check_storage(self.storage)
+        resolve_autocast("cpu", self.refine_precision)  # an unknown precision fails here, before any work

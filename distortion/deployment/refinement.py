@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from distortion.imaging.storage import simulate_storage
 from distortion.objective.losses import squared_distance
+from distortion.precision import Precision, autocast
 
 __all__ = ["noise_images", "refine"]
 
@@ -35,7 +36,7 @@ def refine(
     steps: int,
     lr: float = 0.05,
     robust: bool = False,
-    autocast: bool = False,
+    precision: Precision = "auto",
 ) -> Tensor:
     """``images`` ``(B, C, H, W)`` in ``[0, 1]`` after ``steps`` Adam steps on ``||F(image) - target||^2``.
 
@@ -47,14 +48,13 @@ def refine(
         lr: Adam's learning rate on the logits.
         robust: optimise through :func:`~distortion.imaging.storage.simulate_storage` (a random 8-bit, JPEG or
             resize round trip each step), so that the result keeps its embedding once stored.
-        autocast: run F in bfloat16 (faster on CPUs with AVX-512 BF16 and on GPUs; the result is
-            then slightly less exact in float32).
+        precision: F's arithmetic: ``bf16`` autocast, ``32``, or ``auto``: bfloat16 where the device computes it
+            natively (:mod:`distortion.precision`); bfloat16 is faster there and slightly less exact.
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
     if steps == 0:
         return images
-    device_type = images.device.type
     # inside Lightning's evaluation loops: leave inference mode and clone, so autograd may record
     with torch.inference_mode(False), torch.enable_grad():
         target = target.detach().float().clone()
@@ -63,7 +63,7 @@ def refine(
         for _ in range(steps):
             image = torch.sigmoid(logits)
             seen = simulate_storage(image) if robust else image
-            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast):
+            with autocast(images.device, precision):
                 emb = embedding(seen)
             loss = squared_distance(emb.float(), target).sum()
             optimizer.zero_grad(set_to_none=True)
