@@ -1,18 +1,20 @@
 """Lightning callbacks that measure and report: distortion, verification, readability (the project's readers and
-pixel nearest neighbours), collapse, images, report."""
+pixel nearest neighbours), collapse, images, report; and the keyed deployment's transform and threshold."""
 
-from callbacks.collapse_guard import CollapseGuard
-from callbacks.content_metrics import ContentMetrics
-from callbacks.image_grid import ImageGrid
-from callbacks.pixel_reader import PixelNearestNeighbour
-from callbacks.reader_accuracy import ReaderAccuracy
-from callbacks.report import TestReport
-from callbacks.verification_metrics import VerificationMetrics
+from distortion.callbacks.collapse_guard import CollapseGuard
+from distortion.callbacks.content_metrics import ContentMetrics
+from distortion.callbacks.image_grid import ImageGrid
+from distortion.callbacks.keyed_deployment import KeyedDeployment
+from distortion.callbacks.pixel_reader import PixelNearestNeighbour
+from distortion.callbacks.reader_accuracy import ReaderAccuracy
+from distortion.callbacks.report import TestReport
+from distortion.callbacks.verification_metrics import VerificationMetrics
 
 __all__ = [
     "CollapseGuard",
     "ContentMetrics",
     "ImageGrid",
+    "KeyedDeployment",
     "PixelNearestNeighbour",
     "ReaderAccuracy",
     "TestReport",

@@ -1,6 +1,6 @@
 """LightningDataModules: images for G, triplets for F, seeded verification pairs for evaluation."""
 
-from datamodules.lfw import LFWDataModule
-from datamodules.mnist import MNISTDataModule
+from distortion.datamodules.lfw import LFWDataModule
+from distortion.datamodules.mnist import MNISTDataModule
 
 __all__ = ["LFWDataModule", "MNISTDataModule"]

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
-
-from datamodules.sampler import ResumableRandomSampler
+from distortion.datamodules.sampler import ResumableRandomSampler
+from torch.utils.data import DataLoader, Dataset
 
 
 class SplitDataModule(L.LightningDataModule):
@@ -64,11 +63,3 @@ class SplitDataModule(L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         return self._loader("test")
 
-
-def seeded_subset(dataset: Dataset, count: int, seed: int) -> Dataset:
-    """``count`` items of ``dataset`` chosen by ``seed`` (the same ones for the same seed); all when ``count``
-    is 0 or not below the dataset's size."""
-    if not count or count >= len(dataset):
-        return dataset
-    chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:count]
-    return Subset(dataset, chosen.tolist())

@@ -13,29 +13,23 @@ from typing import Literal
 
 import numpy as np
 import torch
+from distortion.datamodules.base import SplitDataModule
+from distortion.datamodules.pairs import ImageDataset, TripletDataset
 from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
-from datamodules.base import SplitDataModule
-from datamodules.batches import PairBatch
-from datamodules.lfw_pairs import VIEW_FILES, LFWPair, read_pairs
-from datamodules.pairs import ImageDataset, TripletDataset
+from distortion.data.batches import PairBatch
 from distortion.faces.chip_cache import ChipCache, build_chip_cache
+from distortion.faces.lfw_pairs import VIEW_FILES, LFWPair, read_pairs, training_images
 from distortion.imaging.image_io import chips_to_tensor
 from distortion.paths import default_cache_dir, resolve_data_root
 
-__all__ = ["LFWDataModule", "LFWPairDataset", "identity_split"]
-
-
-def identity_split(names: list[str], held_out: list[list[LFWPair]]) -> list[str]:
-    """The people of ``names`` who appear in none of the ``held_out`` pairs, in input order."""
-    excluded = {name for fold in held_out for pair in fold for name in (pair.name1, pair.name2)}
-    return [name for name in names if name not in excluded]
+__all__ = ["LFWDataModule", "LFWPairDataset"]
 
 
 class LFWPairDataset(Dataset):
-    """:class:`~datamodules.batches.PairBatch` items for LFW pairs; ``y`` is an identity number.
+    """:class:`~distortion.data.batches.PairBatch` items for LFW pairs; ``y`` is an identity number.
 
     Each fold must hold as many matched as mismatched pairs, as LFW's lists do.
     """
@@ -147,8 +141,9 @@ class LFWDataModule(SplitDataModule):
         names = sorted({name for name, _ in rows})
         identities = {name: i for i, name in enumerate(names)}
         hp = self.hparams
-        train_people = set(identity_split(names, read_pairs(self.lfw_root / VIEW_FILES["dev_test"])))
-        train_keys = [key for key in sorted(rows) if key[0] in train_people][: hp.limit_train or None]
+        train_keys = training_images(rows, self.lfw_root)
+        train_people = {name for name, _ in train_keys}
+        train_keys = train_keys[: hp.limit_train or None]
         chips = np.asarray(cache.chips)
         labels = torch.tensor([identities[name] for name, _ in train_keys])
         images = torch.from_numpy(chips[[rows[key] for key in train_keys]]).permute(0, 3, 1, 2)  # uint8 in RAM

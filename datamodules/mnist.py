@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+from distortion.datamodules.base import SplitDataModule
+from distortion.datamodules.pairs import ImageDataset, PairDataset, TripletDataset, make_verification_pairs
 from torch import Tensor
 from torchvision.datasets import MNIST
 
-from datamodules.base import SplitDataModule
-from datamodules.pairs import ImageDataset, PairDataset, TripletDataset, make_verification_pairs
 from distortion.paths import resolve_data_root
 
 
@@ -19,7 +19,7 @@ class MNISTDataModule(SplitDataModule):
     Training items are ``(image, label)`` (for G and the readers) or triplets (for F). Validation
     is carved out of the official training set with a seeded split; the test stage uses the
     official 10,000 test images, never used for model selection. Both evaluation stages yield
-    fixed, seeded verification pairs (:class:`~datamodules.batches.PairBatch`), one per image, half genuine.
+    fixed, seeded verification pairs (:class:`~distortion.data.batches.PairBatch`), one per image, half genuine.
 
     Args:
         data_dir: folder holding ``MNIST/raw``; defaults to the ``DISTORTION_DATA`` variable.

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from datamodules.batches import ImageBatch, PairBatch, TripletBatch
+from distortion.data.batches import ImageBatch, PairBatch, TripletBatch
 
 
 def make_verification_pairs(labels: Tensor, seed: int) -> Tensor:
@@ -58,7 +58,7 @@ class ImageDataset(Dataset):
 
 
 class TripletDataset(ImageDataset):
-    """Triplet items (:class:`~datamodules.batches.TripletBatch`), resampled each epoch from a seeded stream."""
+    """Triplet items (:class:`~distortion.data.batches.TripletBatch`), resampled each epoch from a seeded stream."""
 
     def __init__(self, images: Tensor, labels: Tensor, seed: int = 0) -> None:
         super().__init__(images, labels)
@@ -78,7 +78,7 @@ class TripletDataset(ImageDataset):
 
 
 class PairDataset(Dataset):
-    """:class:`~datamodules.batches.PairBatch` items (one fold) for the rows of :func:`make_verification_pairs`."""
+    """:class:`~distortion.data.batches.PairBatch` items (one fold) for the rows of :func:`make_verification_pairs`."""
 
     def __init__(self, images: Tensor, labels: Tensor, pairs: Tensor) -> None:
         self.images, self.labels, self.pairs = images, labels, pairs

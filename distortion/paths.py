@@ -35,3 +35,11 @@ def lfw_root(data: str | Path | None = None) -> Path:
 def default_cache_dir(aligner: str) -> Path:
     """``$DISTORTION_CACHE/lfw_<aligner>``, default ``./cache/lfw_<aligner>``."""
     return Path(os.environ.get(CACHE_ENV, "cache")) / f"lfw_{aligner}"
+
+
+def default_out(ckpt: str | None, embedding: str | None, folder: str) -> Path:
+    """Where a command's report goes by default: ``<run folder of the checkpoint>/<folder>``, or
+    ``runs/<F>_refined/<folder>`` for F alone."""
+    if ckpt is not None:
+        return Path(ckpt).resolve().parent.parent / folder
+    return Path("runs") / f"{Path(str(embedding)).stem}_refined" / folder

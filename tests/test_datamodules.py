@@ -6,14 +6,13 @@ import json
 
 import pytest
 import torch
+from distortion.datamodules import LFWDataModule, MNISTDataModule
+from distortion.datamodules.pairs import make_verification_pairs
+from distortion.datamodules.sampler import ResumableRandomSampler
 
-from datamodules import LFWDataModule, MNISTDataModule
-from datamodules.batches import PairBatch, TripletBatch
-from datamodules.lfw import identity_split
-from datamodules.lfw_pairs import read_pairs
-from datamodules.pairs import make_verification_pairs
-from datamodules.sampler import ResumableRandomSampler
 from distortion.cli import main
+from distortion.data.batches import PairBatch, TripletBatch
+from distortion.faces.lfw_pairs import read_pairs, training_images
 from tests.conftest import DATA
 from tests.lfw_fixtures import LFW
 
@@ -84,9 +83,12 @@ def test_missing_data_root_without_config_or_env(monkeypatch) -> None:
 def test_training_people_never_appear_in_dev_test() -> None:
     dev_test = read_pairs(LFW / "pairsDevTest.txt")
     names = sorted(p.name for p in (LFW / "lfw-deepfunneled").iterdir())
-    train = set(identity_split(names, dev_test))
+    images = [(name, number) for name in names for number in (1, 2)]
+    train_images = training_images(reversed(images), LFW)
+    train = {name for name, _ in train_images}
     held_out = {n for fold in dev_test for p in fold for n in (p.name1, p.name2)}
     assert train and not train & held_out and train | held_out == set(names)
+    assert train_images == sorted(k for k in images if k[0] in train)  # every image of theirs, sorted
 
 
 def test_datamodule_splits_and_batches(tiny) -> None:

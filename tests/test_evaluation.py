@@ -5,16 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from distortion.commands.evaluation import (
-    FaceDetectionRates,
-    FaceDetectors,
-    Timer,
-    embed_batches,
-    place,
-    resolve_device,
-)
-from distortion.deployment.distorter import Distorter
+from distortion.deployment.distorter import Distorter, embed_batches
+from distortion.faces.detection import FaceDetectionRates, FaceDetectors
 from distortion.models import ConvEmbedding, UNet
+from distortion.runtime import Timer, place, resolve_device
 
 
 def test_resolve_device() -> None:

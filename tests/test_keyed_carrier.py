@@ -10,9 +10,9 @@ import torch
 import yaml
 
 from distortion.cli import main
-from distortion.commands.evaluation import load_distorter
 from distortion.deployment.enrolment import Enrolment
 from distortion.deployment.keys import KeyMismatchError, generate_key, load_key, write_key
+from distortion.loading import ModelSource, load_deployment
 from distortion.metrics.verification import pair_scores
 from tests.conftest import make_config
 from tests.keys import fixed_key
@@ -27,9 +27,10 @@ def keyed(tiny, tmp_path_factory) -> dict:
         out,
         "keyed",
         enrolment={"storage": "png", "key": str(key_path)},
-        transform_fit_images=16,
     )
     cfg = yaml.safe_load(path.read_text())
+    deployment = next(c for c in cfg["trainer"]["callbacks"] if c["class_path"].endswith("KeyedDeployment"))
+    deployment["init_args"] = {"fit_images": 16, "calibration_images": 16}
     cfg["model"]["init_args"]["template_transform"]["init_args"]["components"] = 8
     cfg["data"]["init_args"].update(data_dir=str(tiny["root"].parent), cache_dir=str(tiny["out"] / "cache"),
                                     batch_size=4)  # fmt: skip
@@ -64,8 +65,11 @@ def test_one_key_matches_two_keys_do_not_and_replay_is_rejected(keyed, tiny) -> 
 
     cache = ChipCache.load(tiny["out"] / "cache")
     x = next(cache.batches(list(range(8)), 8))
-    distorter = load_distorter(str(keyed["ckpt"]), None, torch.device("cpu"),
-                               Enrolment(refine_steps=30, storage="png", key=str(keyed["key"])))  # fmt: skip
+    enrolment = Enrolment(refine_steps=30, storage="png", key=str(keyed["key"]))
+    deployment = load_deployment(ModelSource(str(keyed["ckpt"])), torch.device("cpu"), enrolment)
+    distorter = deployment.distorter
+    assert deployment.threshold == pytest.approx(float(torch.load(keyed["ckpt"], weights_only=False)
+                                                       ["state_dict"]["operating_threshold"]))  # fmt: skip
     torch.manual_seed(0)
     with torch.no_grad():
         emb = distorter.embedding(x)
@@ -88,7 +92,7 @@ def test_a_wrong_key_fails_with_both_fingerprints(keyed) -> None:
 def test_privacy_runs_every_keyed_attack(keyed, tiny, tmp_path) -> None:
     import json
 
-    main(["privacy", "--ckpt", str(keyed["ckpt"]), "--enrolment.key", str(keyed["key"]),
+    main(["privacy", "--model.ckpt", str(keyed["ckpt"]), "--enrolment.key", str(keyed["key"]),
           "--data", str(tiny["out"] / "data"), "--cache", str(tiny["out"] / "cache"), "--attack.steps", "2",
           "--attack.batch_size", "4", "--attack.depth", "2", "--attack.width", "4", "--faces.images", "4",
           "--faces.cnn_images", "1",
@@ -115,9 +119,10 @@ def test_privacy_runs_every_keyed_attack(keyed, tiny, tmp_path) -> None:
 def test_evaluate_scores_a_keyed_deployment(keyed, tiny, tmp_path) -> None:
     import json
 
-    main(["evaluate", "--ckpt", str(keyed["ckpt"]), "--enrolment.key", str(keyed["key"]), "--data", str(tiny["root"]),
-          "--cache", str(tiny["out"] / "cache"), "--out", str(tmp_path), "--wandb", "false", "--image_metrics",
-          "false", "--faces.names", "[]", "--enrolment.storage", "png"])  # fmt: skip
+    main(["evaluate", "--model.ckpt", str(keyed["ckpt"]), "--enrolment.key", str(keyed["key"]),
+          "--data", str(tiny["root"]), "--cache", str(tiny["out"] / "cache"), "--out", str(tmp_path),
+          "--wandb", "false", "--image_metrics", "false", "--faces.names", "[]",
+          "--enrolment.storage", "png"])  # fmt: skip
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["key_fingerprint"] == load_key(keyed["key"]).fingerprint
     assert report["orig"]["view2"]["accuracy_mean"] >= 0.9
@@ -127,7 +132,7 @@ def test_evaluate_scores_a_keyed_deployment(keyed, tiny, tmp_path) -> None:
 def test_distort_records_the_key_fingerprint(keyed, photos, tmp_path) -> None:
     import json
 
-    main(["distort", "--ckpt", str(keyed["ckpt"]), "--enrolment.key", str(keyed["key"]),
+    main(["distort", "--model.ckpt", str(keyed["ckpt"]), "--enrolment.key", str(keyed["key"]),
           "--input", str(photos[0].parent), "--out", str(tmp_path), "--workers", "1"])  # fmt: skip
     summary = json.loads((tmp_path / "embeddings.json").read_text())
     assert summary["key_fingerprint"] == load_key(keyed["key"]).fingerprint and summary["distorted"] >= 1

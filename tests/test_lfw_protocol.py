@@ -7,7 +7,7 @@ from itertools import product
 import pytest
 import torch
 
-from datamodules.lfw_pairs import lfw_image_path, read_pairs
+from distortion.faces.lfw_pairs import lfw_image_path, read_pairs
 from distortion.faces.lfw_protocol import LFWProtocol
 from tests.lfw_fixtures import LFW, make_tiny_lfw
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from distortion.datamodules import LFWDataModule
 from torchvision.datasets import MNIST
 
-from datamodules import LFWDataModule
 from distortion.backbones import DlibResNet
 from distortion.cli import main
 from distortion.models import Generator, UNet

@@ -21,9 +21,6 @@ from pathlib import Path
 
 import torch
 
-from datamodules.lfw import identity_split
-from datamodules.lfw_pairs import VIEW_FILES, read_pairs
-from distortion.commands.fit_transform import cached_lfw_templates
 from distortion.deployment.keyed_templates import (
     DiscriminantRotation,
     KeyedRotation,
@@ -32,7 +29,9 @@ from distortion.deployment.keyed_templates import (
     WhitenedRotation,
 )
 from distortion.deployment.keys import generate_key
+from distortion.faces.lfw_pairs import training_images
 from distortion.faces.lfw_protocol import LFWProtocol
+from distortion.faces.templates import cached_templates
 from distortion.paths import default_cache_dir, lfw_root
 from distortion.reporting.keyed_report import KeyedTemplates, keyed_sections
 from distortion.reporting.plots import plot_insider
@@ -124,10 +123,8 @@ def main() -> None:
         print(markdown_table(json.loads(out.read_text())))
         return
     protocol = LFWProtocol.load(lfw_root())
-    emb = cached_lfw_templates(default_cache_dir("dlib" if args.backbone == "dlib" else "facenet"), args.backbone)
-    names = sorted({k[0] for k in emb})
-    train_people = set(identity_split(names, read_pairs(protocol.root / VIEW_FILES["dev_test"])))
-    train_keys = [k for k in sorted(emb) if k[0] in train_people]
+    emb = cached_templates(default_cache_dir("dlib" if args.backbone == "dlib" else "facenet"), args.backbone)
+    train_keys = training_images(emb, protocol.root)
     d = next(iter(emb.values())).shape[0]
     candidates = {
         "rotation_all": KeyedRotation(d),

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from datamodules.lfw_pairs import lfw_image_path
-from distortion.commands.store import open_system
+from distortion.faces.lfw_pairs import lfw_image_path
+from distortion.loading import ModelSource
 from distortion.metrics.open_set import open_set_rates, open_set_split
 from distortion.paths import lfw_root
-from distortion.store.system import NoFaceError
+from distortion.store.system import NoFaceError, open_system
 
 
 def main() -> None:
@@ -53,7 +53,8 @@ def main() -> None:
         mated, non_mated = mated[: args.limit_probes], non_mated[: args.limit_probes]
     with tempfile.TemporaryDirectory() as scratch:
         store = args.store or str(Path(scratch) / "lfw.db")
-        system = open_system(store, args.ckpt, args.embedding, args.refine_steps, args.keyed, args.key, seed=args.seed)
+        system = open_system(store, ModelSource(args.ckpt, args.embedding, args.keyed), args.refine_steps, args.key,
+                             seed=args.seed)
         started = time.perf_counter()
         people = {names[i]: [lfw_image_path(root, *images[i])] for i in gallery}
         enrolled = system.enrol_many(people, check_duplicates=False)

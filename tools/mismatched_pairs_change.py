@@ -6,8 +6,8 @@ else's would score. Usage: ``DISTORTION_DATA=../shared/data python tools/mismatc
 """
 
 import torch
+from distortion.datamodules import LFWDataModule
 
-from datamodules import LFWDataModule
 from distortion.metrics.content import CONTENT_STATISTICS
 from distortion.objective.image_distances import structure_decorrelation_distance
 

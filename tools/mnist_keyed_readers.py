@@ -17,10 +17,10 @@ import json
 from pathlib import Path
 
 import torch
+from distortion.datamodules import MNISTDataModule
 
-from datamodules import MNISTDataModule
-from distortion.commands.evaluation import load_distorter
 from distortion.deployment.enrolment import Enrolment
+from distortion.loading import ModelSource, load_deployment
 from distortion.metrics.readers import nearest_neighbour_labels, relabelled_accuracy
 from distortion.modules.base import load_frozen
 from distortion.modules.reader import ReaderModule
@@ -42,7 +42,8 @@ def main() -> None:
     reader = load_frozen(ReaderModule, args.reader_ckpt, "net")
     results = {}
     for key in args.keys:
-        distorter = load_distorter(args.ckpt, None, torch.device("cpu"), Enrolment(storage="png", key=key))
+        enrolment = Enrolment(storage="png", key=key)
+        distorter = load_deployment(ModelSource(args.ckpt), torch.device("cpu"), enrolment).distorter
         with torch.no_grad():
             carriers = torch.cat([distorter(batch) for batch in x.split(500)])
             read = reader(carriers).argmax(1)

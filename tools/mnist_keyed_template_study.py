@@ -17,8 +17,8 @@ import json
 from pathlib import Path
 
 import torch
+from distortion.datamodules import MNISTDataModule
 
-from datamodules import MNISTDataModule
 from distortion.deployment.keyed_templates import (
     DiscriminantRotation,
     KeyedRotation,

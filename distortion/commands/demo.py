@@ -24,7 +24,7 @@ from distortion.backbones import DlibResNet
 from distortion.cli import main as cli
 from distortion.deployment.distorter import Distorter
 from distortion.deployment.enrolment import Enrolment
-from distortion.faces.alignment import DlibAligner, read_rgb
+from distortion.faces.alignment import align_photo, make_aligner
 from distortion.faces.lfw_protocol import first_people
 from distortion.imaging.image_io import chips_to_tensor
 from distortion.metrics.collapse import collapse_reasons
@@ -160,8 +160,8 @@ def _lfw(root: Path, people: int, refine_steps: int) -> tuple[GeneratorSummary, 
     as PNG; probed with each person's second photo."""
     chosen = first_people(root, people)
     names, photos = list(chosen), list(chosen.values())
-    aligner = DlibAligner(fast=True)
-    chips = [[aligner(read_rgb(p)[0]).chip for p in pair] for pair in photos]
+    aligner = make_aligner("dlib", fast=True)
+    chips = [[align_photo(p, aligner).chip for p in pair] for pair in photos]
     enrolled, probes = (chips_to_tensor(np.stack([c[k] for c in chips])) for k in (0, 1))
     f = DlibResNet().eval().requires_grad_(False)
     enrolment = Enrolment(refine_steps=refine_steps, storage="png")

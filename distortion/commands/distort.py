@@ -17,10 +17,12 @@ import torch
 from PIL import Image
 
 from distortion.backbones import require_face_backbone
-from distortion.commands.evaluation import EmbeddedBatch, embed_batches, load_distorter, resolve_device
+from distortion.deployment.distorter import EmbeddedBatch, embed_batches
 from distortion.deployment.enrolment import Enrolment
 from distortion.faces.chip_cache import build_chip_cache, image_folder
 from distortion.imaging.image_io import tensor_to_chips
+from distortion.loading import ModelSource, load_deployment
+from distortion.runtime import resolve_device
 
 __all__ = ["distort"]
 
@@ -40,20 +42,20 @@ def _save(batch: EmbeddedBatch, rows: list[dict], base: Path, out_dir: Path, res
 
 
 def distort(
-    ckpt: str,
+    model: ModelSource,
     input: str,
     out: str,
     batch_size: int = 16,
     workers: int | None = None,
     device: str = "auto",
     enrolment: Enrolment = Enrolment(storage="png"),
-    keyed: str | None = None,
     seed: int = 0,
 ) -> dict:
     """Align, distort and save every photo under ``input``.
 
     Args:
-        ckpt: a GeneratorModule checkpoint (``distortion fit`` on faces).
+        model: the model (:class:`~distortion.loading.ModelSource`): a G trained on faces (``--model.ckpt``), or F
+            alone (``--model.embedding dlib`` with ``--enrolment.refine_steps``); ``--model.keyed`` keys it.
         input: a folder of photos (searched recursively) or a single photo.
         out: the output folder.
         batch_size: photos per forward pass.
@@ -63,13 +65,11 @@ def distort(
             ``jpeg75`` etc. to see what a JPEG copy would keep), and a keyed store's key file
             (``--enrolment.key``, or ``$DISTORTION_KEY_FILE``): its fingerprint is recorded beside the carriers in
             ``embeddings.json``, which then holds the keyed templates F(stored).
-        keyed: a keyed model file (``distortion fit-transform``) when ``ckpt`` is a plain carrier; a keyed
-            carrier's checkpoint has its own.
         seed: seed of the noise (carriers).
     """
     torch.manual_seed(seed)
     run_device = resolve_device(device)
-    distorter = load_distorter(ckpt, None, run_device, enrolment, keyed)
+    distorter = load_deployment(model, run_device, enrolment).distorter
     aligner = require_face_backbone(distorter.embedding, "distortion distort").aligner
     out_dir = Path(out)
     folder = image_folder(input)
@@ -81,8 +81,9 @@ def distort(
     results: dict[str, dict] = {}
     for s, batch in enumerate(embed_batches(batches, distorter.embedding, run_device, distorter, desc="distort")):
         _save(batch, aligned[s * batch_size : (s + 1) * batch_size], base, out_dir, results)
-    summary = {"checkpoint": str(ckpt), "storage": enrolment.storage, "key_fingerprint": distorter.fingerprint,
-               "distorted": len(results), "skipped": skipped, "images": results}  # fmt: skip
+    summary = {"checkpoint": model.ckpt, "embedding": model.embedding, "storage": enrolment.storage,
+               "key_fingerprint": distorter.fingerprint, "distorted": len(results), "skipped": skipped,
+               "images": results}  # fmt: skip
     (out_dir / "embeddings.json").write_text(json.dumps(summary, indent=1))
     centred = sum(1 for r in results.values() if r["face_found_by"] == "centre")
     print(f"{out_dir}: {len(results)} distorted ({centred} without a detected face, centred crop), "

@@ -26,26 +26,20 @@ from torchmetrics.functional.classification import binary_roc
 from torchvision.utils import save_image
 
 from distortion.backbones import require_face_backbone
-from distortion.commands.evaluation import (
-    FaceDetectionRates,
-    FaceDetectors,
-    Timer,
-    default_out,
-    embed_batches,
-    load_distorter,
-    resolve_device,
-)
-from distortion.deployment.distorter import Distorter
+from distortion.deployment.distorter import Distorter, embed_batches
 from distortion.deployment.enrolment import Enrolment
 from distortion.faces.chip_cache import ChipCache, build_chip_cache
+from distortion.faces.detection import FaceDetectionRates, FaceDetectors
 from distortion.faces.lfw_protocol import ImageKey, LFWProtocol, pair_table
+from distortion.loading import ModelSource, load_deployment
 from distortion.metrics.content import ContentMeans
 from distortion.metrics.verification import COMPARISONS
-from distortion.paths import default_cache_dir, lfw_root
+from distortion.paths import default_cache_dir, default_out, lfw_root
 from distortion.reporting.grids import pair_grid
 from distortion.reporting.plots import plot_distances, plot_roc
 from distortion.reporting.reports import write_report
 from distortion.reporting.wandb_report import log_report_to_wandb
+from distortion.runtime import Timer, resolve_device
 
 __all__ = ["evaluate"]
 
@@ -88,26 +82,24 @@ def _run(
 
 
 def evaluate(
-    ckpt: str | None = None,
-    embedding: str | None = None,
+    model: ModelSource = ModelSource(),
     data: str | None = None,
     cache: str | None = None,
     out: str | None = None,
     batch_size: int = 32,
     device: str = "auto",
     enrolment: Enrolment = Enrolment(),
-    keyed: str | None = None,
     faces: FaceDetectors = FaceDetectors(),
     image_metrics: bool = True,
     limit: int = 0,
     seed: int = 0,
     wandb: bool = True,
 ) -> dict:
-    """Write the LFW report of the G in ``ckpt`` (or of F alone, refining from noise).
+    """Write the LFW report of the G in ``model.ckpt`` (or of F alone, refining from noise).
 
     Args:
-        ckpt: a GeneratorModule checkpoint trained on faces.
-        embedding: instead of ``ckpt``: F alone (``dlib``, ``facenet``); needs ``enrolment.refine_steps``.
+        model: the model (:class:`~distortion.loading.ModelSource`): a G trained on faces (``--model.ckpt``), or
+            F alone (``--model.embedding dlib``, with ``--enrolment.refine_steps``), keyed by ``--model.keyed``.
         data, cache: the LFW root (``$DISTORTION_DATA/lfw``) and chip cache (``$DISTORTION_CACHE/lfw_<aligner>``).
         out: the report folder; default ``<checkpoints>/../lfw_report`` (F alone: ``runs/<F>_refined/lfw_report``).
         batch_size: images per forward pass.
@@ -116,7 +108,6 @@ def evaluate(
             against F (``--enrolment.refine_steps``), stored (``--enrolment.storage png``, ``jpeg75``, ...), and
             for a keyed store the key file (``--enrolment.key``, or ``$DISTORTION_KEY_FILE``): the deployment then
             compares carriers with keyed photos, ``T_k(F(probe))``.
-        keyed: a keyed model file (``distortion fit-transform``) for F alone; a keyed carrier's checkpoint has its own.
         faces: the face detectors, on the first N View 2 images, originals and stored (0 = all 7,701).
         image_metrics: the change of content and other image statistics (false skips them, the slowest
             part on a CPU, where only verification matters, e.g. storage variants).
@@ -127,16 +118,16 @@ def evaluate(
     """
     torch.manual_seed(seed)
     run_device = resolve_device(device)
-    distorter = load_distorter(ckpt, embedding, run_device, enrolment, keyed)
+    distorter = load_deployment(model, run_device, enrolment).distorter
     face = require_face_backbone(distorter.embedding, "distortion evaluate")
     protocol = LFWProtocol.load(lfw_root(data))
     chips = build_chip_cache(protocol.root, cache or default_cache_dir(face.aligner), face.aligner)
     keys = [k for k in protocol.images() if k in chips.rows()][: limit or None]
-    out_dir = Path(out) if out else default_out(ckpt, embedding, "lfw_report")
+    out_dir = Path(out) if out else default_out(model.ckpt, model.embedding, "lfw_report")
     found, means = faces.counter(), ContentMeans().to(run_device) if image_metrics else None
     timer = Timer(run_device)
     gathered = _run(distorter, chips, keys, protocol.view2_images(), batch_size, run_device, means, found)
-    report: dict = {"checkpoint": ckpt, "embedding": embedding or type(face).__name__,
+    report: dict = {"checkpoint": model.ckpt, "embedding": model.embedding or type(face).__name__,
                     "refine_steps": enrolment.refine_steps, "storage": enrolment.storage,
                     "key_fingerprint": distorter.fingerprint}  # fmt: skip
     for name, sides in _comparisons(gathered, distorter).items():

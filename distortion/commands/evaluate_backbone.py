@@ -20,15 +20,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from datamodules.lfw_pairs import lfw_image_path
 from distortion.backbones import create_backbone
 from distortion.backbones.dlib_resnet import DLIB_RESNET_FILE, dlib_model_path
-from distortion.commands.evaluation import Timer, embed_batches, place, resolve_device
+from distortion.deployment.distorter import embed_batches
 from distortion.faces.alignment import DlibAligner, ImageReadError, read_rgb
 from distortion.faces.chip_cache import ChipCache, build_chip_cache
+from distortion.faces.lfw_pairs import lfw_image_path
 from distortion.faces.lfw_protocol import LFWProtocol
 from distortion.paths import default_cache_dir, lfw_root
 from distortion.reporting.reports import write_report
+from distortion.runtime import Timer, place, resolve_device
 
 __all__ = ["evaluate_backbone"]
 

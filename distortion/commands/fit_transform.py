@@ -9,40 +9,20 @@ the carriers made as the deployment makes them (refined from noise with ``refine
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
-from datamodules.lfw import identity_split
-from datamodules.lfw_pairs import VIEW_FILES, read_pairs
-from distortion.commands.evaluation import embed_batches, place, resolve_device
-from distortion.deployment.distorter import Distorter
+from distortion.deployment.calibration import calibrate_distorter
+from distortion.deployment.distorter import Distorter, embed_batches
 from distortion.deployment.enrolment import Enrolment
-from distortion.deployment.keyed_model import KeyedModel, make_transform
-from distortion.deployment.keyed_templates import random_key
-from distortion.faces.chip_cache import ChipCache, build_chip_cache
-from distortion.faces.lfw_protocol import ImageKey
-from distortion.metrics.verification import calibrate_threshold
+from distortion.deployment.keyed_model import KeyedModel
+from distortion.deployment.keyed_templates import make_transform, random_key
+from distortion.faces.chip_cache import build_chip_cache
+from distortion.faces.lfw_pairs import training_images
 from distortion.modules.embedding import load_embedding
 from distortion.paths import default_cache_dir, lfw_root
-from distortion.precision import autocast
+from distortion.runtime import place, resolve_device
 
-__all__ = ["cached_lfw_templates", "fit_transform", "lfw_templates", "training_keys"]
-
-
-def lfw_templates(cache: ChipCache, embedding: torch.nn.Module, keys: list[ImageKey], device: torch.device,
-                  batch_size: int = 64) -> torch.Tensor:  # fmt: skip
-    """F of the chips of ``keys``, ``(N, D)`` float32 on the CPU."""
-    rows = cache.rows()
-    batches = cache.batches([rows[k] for k in keys], batch_size)
-    return torch.cat([b.emb_x.cpu() for b in embed_batches(batches, embedding, device, desc="F")])
-
-
-def training_keys(cache: ChipCache, root: Path) -> list[ImageKey]:
-    """Every image of the people outside View 1's DevTest, sorted."""
-    rows = cache.rows()
-    people = set(identity_split(sorted({n for n, _ in rows}), read_pairs(root / VIEW_FILES["dev_test"])))
-    return [k for k in sorted(rows) if k[0] in people]
+__all__ = ["fit_transform"]
 
 
 def fit_transform(
@@ -50,7 +30,7 @@ def fit_transform(
     embedding: str = "dlib",
     transform: str = "whitened_rotation",
     components: int = 32,
-    bits: int = 64,
+    bits: int | None = None,
     compare: str | None = None,
     enrolment: Enrolment = Enrolment(refine_steps=150, storage="png"),
     calibrate: int = 256,
@@ -66,7 +46,7 @@ def fit_transform(
         embedding: F, a face backbone name (``dlib``, ``facenet``).
         transform: ``whitened_rotation``, ``discriminant_rotation``, ``rotation`` or ``sign_projection``.
         components: principal axes the transform reads.
-        bits: the code length of ``sign_projection``.
+        bits: the code length of ``sign_projection`` (default its own, 64).
         compare: the whitened rotation's matcher: ``unkeyed`` (its default: undoes the key first, F's own
             distance on the kept axes) or ``stored`` (compares stored templates as they are).
         enrolment: how the deployment makes its carriers (refinement from noise: ``refine_steps`` >= 1).
@@ -81,23 +61,21 @@ def fit_transform(
     place(run_device, f)
     root = lfw_root(data)
     chips = build_chip_cache(root, cache or default_cache_dir(f.aligner), f.aligner)
-    keys = training_keys(chips, root)
-    emb = lfw_templates(chips, f, keys, run_device)
+    keys = training_images(chips.rows(), root)
+    rows = chips.rows()
+    batches = chips.batches([rows[k] for k in keys], 64)
+    emb = torch.cat([b.emb_x.cpu() for b in embed_batches(batches, f, run_device, desc="F")])
     people = sorted({name for name, _ in keys})
     labels = torch.tensor([people.index(name) for name, _ in keys])
-    fitted = make_transform(transform, emb.shape[1], components, bits, compare).fit(emb, labels)
+    fitted = make_transform(transform, emb.shape[1], components=components, bits=bits, compare=compare)
+    fitted.fit(emb, labels)
     fitted.check_drawable()
     threshold = None
-    if calibrate:
+    if calibrate:  # carriers made as the deployment makes them, under a throw-away key
         chosen = torch.randperm(len(keys), generator=torch.Generator().manual_seed(seed))[:calibrate].tolist()
-        key = random_key()
-        distorter = Distorter(f, None, enrolment, fitted.to(run_device), key)
-        rows = chips.rows()
-        batches = chips.batches([rows[keys[i]] for i in chosen], 32)
-        stored = torch.cat([b.emb_stored.cpu() for b in embed_batches(batches, f, run_device, distorter, "calibrate")])
-        probes = distorter.probe(emb[chosen].to(run_device))
-        matched = distorter.matched(stored.to(run_device)).cpu(), distorter.matched(probes).cpu()
-        threshold = float(calibrate_threshold(*matched, labels[chosen]))
+        distorter = Distorter(f, None, enrolment, fitted.to(run_device), random_key())
+        photos = chips.batches([rows[keys[i]] for i in chosen], 32)
+        threshold = calibrate_distorter(distorter, zip(photos, labels[chosen].split(32)), calibrate)
     model = KeyedModel(fitted.cpu(), embedding, threshold)
     model.save(out)
     summary = {"out": str(out), "transform": transform, "components": components,
@@ -106,23 +84,3 @@ def fit_transform(
     print(summary)
     return summary
 
-
-def cached_lfw_templates(cache_dir: Path, backbone: str, batch_size: int = 64) -> dict[ImageKey, torch.Tensor]:
-    """F (bfloat16 where native, :mod:`distortion.precision`) of every chip of the cache, computed once and kept
-    beside it as ``templates_<backbone>.pt`` (the studies of docs/keyed.md and docs/store.md read it)."""
-    path = cache_dir / f"templates_{backbone}.pt"
-    if path.is_file():
-        return torch.load(path)
-    cache, f = ChipCache.load(cache_dir), load_embedding(backbone)
-    rows = cache.rows()
-    keys = sorted(rows)
-    out = {}
-    with torch.no_grad():
-        for s, batch in enumerate(cache.batches([rows[k] for k in keys], batch_size)):
-            with autocast("cpu"):
-                emb = f(batch.float()).float()
-            out.update(zip(keys[s * batch_size : (s + 1) * batch_size], emb))
-            print(f"\rF: {len(out)}/{len(keys)}", end="", flush=True)
-    torch.save(out, path)
-    print()
-    return out

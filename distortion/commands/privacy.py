@@ -33,23 +33,16 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 from torchvision.utils import save_image
 
-from datamodules import LFWDataModule, MNISTDataModule
-from datamodules.base import SplitDataModule, seeded_subset
 from distortion.attacks.inversion import AttackBudget, TemplateInverter, make_inverter, train_inverter
 from distortion.backbones import FaceBackbone
-from distortion.commands.evaluation import (
-    FaceDetectionRates,
-    FaceDetectors,
-    Timer,
-    default_out,
-    load_distorter,
-    place,
-    resolve_device,
-)
-from distortion.commands.keyed_privacy import keyed_privacy
+from distortion.data.subsets import seeded_subset
+from distortion.datamodules import LFWDataModule, MNISTDataModule
+from distortion.datamodules.base import SplitDataModule
 from distortion.deployment.distorter import Distorter
 from distortion.deployment.enrolment import Enrolment
+from distortion.faces.detection import FaceDetectionRates, FaceDetectors
 from distortion.imaging.statistics import psnr, ssim
+from distortion.loading import ModelSource, load_deployment
 from distortion.metrics.content import MismatchedPartners, leak
 from distortion.metrics.unlinkability import global_unlinkability
 from distortion.metrics.verification import (
@@ -63,10 +56,13 @@ from distortion.metrics.verification import (
 from distortion.modules.base import load_frozen
 from distortion.modules.embedding import load_embedding
 from distortion.modules.reader import ReaderModule
+from distortion.paths import default_out
 from distortion.reporting.grids import pair_grid
+from distortion.reporting.keyed_privacy import keyed_privacy
 from distortion.reporting.plots import plot_unlinkability
 from distortion.reporting.reports import flatten_report, write_report
 from distortion.reporting.wandb_report import log_report_to_wandb
+from distortion.runtime import Timer, place, resolve_device
 
 __all__ = ["privacy"]
 
@@ -86,8 +82,7 @@ class Attackers:
 
 
 def privacy(
-    ckpt: str | None = None,
-    embedding: str | None = None,
+    model: ModelSource = ModelSource(),
     renewed_ckpt: str | None = None,
     second_embedding: str | None = None,
     reader_ckpt: str | None = None,
@@ -96,7 +91,6 @@ def privacy(
     out: str | None = None,
     device: str = "auto",
     enrolment: Enrolment = Enrolment(),
-    keyed: str | None = None,
     attack: AttackBudget = AttackBudget(),
     limit_pairs: int = 0,
     faces: FaceDetectors = FaceDetectors(images=500, cnn_images=100),
@@ -104,12 +98,13 @@ def privacy(
     seed: int = 0,
     wandb: bool = True,
 ) -> dict:
-    """Write the privacy report of the G in ``ckpt`` (or of F's refinement from noise), MNIST or faces.
+    """Write the privacy report of the G in ``model.ckpt`` (or of F's refinement from noise), MNIST or faces.
 
     Args:
-        ckpt: a GeneratorModule checkpoint (the G under attack, with its frozen F).
-        embedding: instead of ``ckpt``: F alone (checkpoint or backbone name), refined from noise.
-        renewed_ckpt: a G trained like ``ckpt`` with another seed, for renewability and unlinkability.
+        model: the model under attack (:class:`~distortion.loading.ModelSource`): a G (``--model.ckpt``), or F
+            alone (``--model.embedding``: a checkpoint or a backbone name) refined from noise; ``--model.keyed``
+            keys it (a keyed carrier's checkpoint has its own transform).
+        renewed_ckpt: a G trained like ``model.ckpt`` with another seed, for renewability and unlinkability.
         second_embedding: another recognizer: a checkpoint (MNIST) or a backbone name (``facenet``).
         reader_ckpt: MNIST: the evaluation reader, which reads originals, stored images and reconstructions.
         data, cache: the data root (``$DISTORTION_DATA``); faces: the chip cache (``$DISTORTION_CACHE/lfw_<aligner>``).
@@ -119,7 +114,6 @@ def privacy(
             as stored (``--enrolment.storage png``); a keyed store's key file (``--enrolment.key``, or
             ``$DISTORTION_KEY_FILE``) adds the ``keyed`` sections (replay, linkage across keys, the insider,
             inversion without the key, revocation; docs/keyed.md).
-        keyed: a keyed model file (``distortion fit-transform``) for F alone; a keyed carrier's checkpoint has its own.
         attack: the attackers' training: photos, steps, batch size, lr and U-Net size.
         limit_pairs: score only the first N test pairs (0 = all: MNIST 10,000, LFW View 2 6,000).
         faces: the face detectors (LFW only), on the first N test images of each kind.
@@ -129,17 +123,17 @@ def privacy(
     """
     torch.manual_seed(seed)
     run_device = resolve_device(device)
-    distorter = load_distorter(ckpt, embedding, run_device, enrolment, keyed)
-    renewed = load_distorter(renewed_ckpt, None, run_device, enrolment) if renewed_ckpt else None
+    distorter = load_deployment(model, run_device, enrolment).distorter
+    renewed = load_deployment(ModelSource(renewed_ckpt), run_device, enrolment).distorter if renewed_ckpt else None
     second, reader = _judges(second_embedding, reader_ckpt, run_device)  # inputs checked before training
     face = distorter.embedding if isinstance(distorter.embedding, FaceBackbone) else None
     datamodule = _datamodule(face, data, cache, batch_size, seed)
-    out_dir = Path(out) if out else default_out(ckpt, embedding, "privacy")
+    out_dir = Path(out) if out else default_out(model.ckpt, model.embedding, "privacy")
     timer = Timer(run_device)
     attackers = _train_attackers(distorter, datamodule, attack, seed, run_device)
     found = faces.counter() if face else None
     table, grid = _score(distorter, attackers, renewed, second, reader, found, datamodule, batch_size, limit_pairs)
-    report: dict = {"checkpoint": ckpt, "embedding": embedding, "renewed_checkpoint": renewed_ckpt,
+    report: dict = {"checkpoint": model.ckpt, "embedding": model.embedding, "renewed_checkpoint": renewed_ckpt,
                     "refine_steps": enrolment.refine_steps, "storage": enrolment.storage,
                     "pairs": len(table["same"])}  # fmt: skip
     report |= _sections(table, attackers, found, out_dir, renewed is not None, second_embedding)
@@ -208,12 +202,10 @@ def _attack_pool(
     photos = seeded_subset(photos, count, seed)
     xs, stored, embs = [], [], []
     for batch in DataLoader(photos, batch_size=batch_size):
-        x = batch[0].to(device).float()
-        with torch.no_grad():
-            emb = distorter.embedding(x).float()
-        xs.append(x.half().cpu())
-        stored.append(distorter(x, target=emb).half().cpu())
-        embs.append(emb.cpu())
+        embedded = distorter.embed(batch[0].to(device).float())
+        xs.append(embedded.x.half().cpu())
+        stored.append(embedded.stored.half().cpu())
+        embs.append(embedded.emb_x.cpu())
     return torch.cat(xs), torch.cat(stored), torch.cat(embs)
 
 
@@ -248,8 +240,9 @@ def _score(
     for batch in DataLoader(datamodule.datasets["test"], batch_size=batch_size):
         x_a, x_b = batch.x_a.to(device), batch.x_b.to(device)
         other, found = partners(x_a, batch.y_a.to(device))
-        emb_a = f(x_a).float()
-        images = {"x_a": x_a, "g_a": distorter(x_a, target=emb_a)}
+        a = distorter.embed(x_a)
+        emb_a = a.emb_x
+        images = {"x_a": x_a, "g_a": a.stored}
         images["r_a"] = attackers.inverse(images["g_a"]).float().clamp(0, 1)
         images["t_a"] = attackers.template(emb_a).float().clamp(0, 1)
         cols["same"].append(batch.same.bool())
@@ -257,13 +250,14 @@ def _score(
         emb_b = f(x_b).float()
         cols["emb_x_b"].append(emb_b.cpu())
         for key in KINDS.values():
-            cols[f"emb_{key}"].append(f(images[key]).float().cpu())
+            emb = a.emb_stored if key == "g_a" else f(images[key]).float()
+            cols[f"emb_{key}"].append(emb.cpu())
             for name, statistic in (("ssim", ssim), ("psnr", psnr)):
                 cols[f"{name}_{key}"].append(statistic(x_a, images[key]).cpu())
                 mismatched = statistic(other, images[key]).double()
                 cols[f"{name}_{key}_mismatched"].append(torch.where(found, mismatched, float("nan")).cpu())
         if renewed is not None:
-            cols["emb_renewed_b"].append(f(renewed(x_b, target=emb_b)).float().cpu())
+            cols["emb_renewed_b"].append(renewed.embed(x_b, emb_b).emb_stored.cpu())
         if second is not None:
             for key, image in (("x_a", x_a), ("x_b", x_b), ("g_a", images["g_a"])):
                 cols[f"second_{key}"].append(second(image).float().cpu())

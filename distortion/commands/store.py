@@ -1,9 +1,9 @@
 """``distortion keygen | enrol | verify | identify | revoke | list``: a biometric store on carriers.
 
     distortion keygen --out site.key
-    distortion enrol    --store people.db --key site.key --keyed dlib_keyed.pt --embedding dlib --id ada a1.jpg a2.jpg
-    distortion verify   --store people.db --key site.key --keyed dlib_keyed.pt --embedding dlib --id ada probe.jpg
-    distortion identify --store people.db --key site.key --keyed dlib_keyed.pt --embedding dlib probe.jpg
+    distortion enrol    --store people.db --key site.key --model.ckpt keyed.ckpt --id ada a1.jpg a2.jpg
+    distortion verify   --store people.db --key site.key --model.ckpt keyed.ckpt --id ada probe.jpg
+    distortion identify --store people.db --key site.key --model.ckpt keyed.ckpt probe.jpg
     distortion revoke   --store people.db --id ada
     distortion list     --store people.db
 
@@ -17,52 +17,30 @@ import json
 import sys
 
 import jsonargparse
-import torch
 
-from distortion.commands.evaluation import load_distorter, resolve_device
-from distortion.deployment.enrolment import Enrolment
-from distortion.deployment.keyed_model import operating_threshold
 from distortion.deployment.keys import generate_key, write_key
+from distortion.loading import ModelSource
 from distortion.store.backends import open_existing_store
-from distortion.store.system import BiometricSystem
+from distortion.store.system import BiometricSystem, open_system
 
-__all__ = ["open_system", "store_main"]
-
-DEFAULT_THRESHOLD = 1 / (1 + 0.6)  # dlib's distance 0.6 as a score, for stores without a calibrated threshold
-
+__all__ = ["store_main"]
 
 def _system_arguments(parser: jsonargparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store", required=True, help="a path (SQLite + FAISS), milvus-lite:///f.db, milvus://host:port"
     )
-    parser.add_argument("--ckpt", default=None, help="a carrier G (distortion fit on faces)")
-    parser.add_argument("--embedding", default=None, help="instead of --ckpt: F alone (dlib), refined from noise")
-    parser.add_argument("--refine_steps", type=int, default=0, help="refinement steps (needed without --ckpt)")
-    parser.add_argument("--keyed", default=None, help="a keyed model file (distortion fit-transform); needs --key")
-    parser.add_argument("--key", default=None, help="the key file (or $DISTORTION_KEY_FILE)")
+    parser.add_class_arguments(ModelSource, "model", help="where the carriers come from")
+    parser.add_argument("--refine_steps", type=int, default=0, help="refinement steps (needed with --model.embedding)")
+    parser.add_argument("--key", default=None, help="the key file (or $DISTORTION_KEY_FILE) of a keyed store")
     parser.add_argument("--threshold", type=float, default=None,
                         help="a new store's score threshold (default: calibrated, of --keyed or --ckpt)")  # fmt: skip
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
 
 
-def open_system(
-    store: str, ckpt: str | None = None, embedding: str | None = None, refine_steps: int = 0, keyed: str | None = None,
-    key: str | None = None, threshold: float | None = None, device: str = "auto", seed: int = 0,
-) -> BiometricSystem:  # fmt: skip
-    """The :class:`BiometricSystem` the verbs open: its carriers from ``ckpt`` (a G) or ``embedding`` (F alone,
-    refined ``refine_steps`` from noise), keyed by ``keyed`` or a keyed ``ckpt`` with ``key``; a new store's
-    threshold is ``threshold``, else the calibrated one of ``keyed`` or ``ckpt``, else dlib's 0.6."""
-    torch.manual_seed(seed)
-    enrolment = Enrolment(refine_steps, storage="png", key=key)
-    distorter = load_distorter(ckpt, embedding, resolve_device(device), enrolment, keyed)
-    threshold = threshold or operating_threshold(ckpt, keyed) or DEFAULT_THRESHOLD
-    return BiometricSystem(store, distorter, type(distorter.embedding).__name__, threshold)
-
-
 def _system(args) -> BiometricSystem:
-    return open_system(args.store, args.ckpt, args.embedding, args.refine_steps, args.keyed, args.key,
-                       args.threshold, args.device, args.seed)  # fmt: skip
+    return open_system(args.store, ModelSource(**vars(args.model)), args.refine_steps, args.key, args.threshold,
+                       args.device, args.seed)  # fmt: skip
 
 
 def _parser(verb: str) -> jsonargparse.ArgumentParser:

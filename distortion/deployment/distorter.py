@@ -1,10 +1,16 @@
 """What a deployment stores for a photo x: G(x, F(x)), optionally refined against F, as it comes back from
-storage. Every command that distorts images (and the Lightning test stage) goes through it."""
+storage, and the template F(stored) it keeps. The way from a photo to what is stored is written here once:
+:meth:`Distorter.embed` for a batch, :func:`embed_batches` for a stream of them; the LightningModule's evaluation,
+the store, the calibration of the threshold, ``evaluate``, ``privacy``, ``distort`` and the tools call them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from distortion.deployment.enrolment import Enrolment
 from distortion.deployment.keyed_templates import TemplateTransform
@@ -12,7 +18,18 @@ from distortion.deployment.keys import Key, load_key
 from distortion.deployment.refinement import noise_images, refine
 from distortion.imaging.storage import store
 
-__all__ = ["Distorter"]
+__all__ = ["Distorter", "EmbeddedBatch", "embed_batches"]
+
+
+@dataclass
+class EmbeddedBatch:
+    """One batch on its way into the store, on the distorter's device: originals ``x``, what is ``stored`` of them
+    (``None`` without a distorter), and F of both (float32)."""
+
+    x: Tensor
+    stored: Tensor | None
+    emb_x: Tensor
+    emb_stored: Tensor | None
 
 
 class Distorter:
@@ -90,6 +107,24 @@ class Distorter:
                            e.refine_robust, e.refine_precision)  # fmt: skip
         return store(start.float().clamp(0, 1), e.storage)
 
+    def embed(self, x: Tensor, emb_x: Tensor | None = None, start: Tensor | None = None,
+              emb_start: Tensor | None = None) -> EmbeddedBatch:  # fmt: skip
+        """x, F(x), the stored image and its template F(stored) for originals ``x`` ``(B, C, H, W)`` in ``[0, 1]``.
+
+        ``emb_x`` (F(x)) and ``start`` (G's output) are used when the caller has them already (the training
+        loss computes both); ``emb_start`` (F(start)) is then the template when nothing changes G's output
+        (:attr:`is_identity_of_g`)."""
+        with torch.no_grad():
+            emb_x = self.embedding(x).float() if emb_x is None else emb_x.float()
+        if start is None:
+            stored = self(x, target=emb_x)
+        elif self.is_identity_of_g and emb_start is not None:
+            return EmbeddedBatch(x, start, emb_x, emb_start.float())
+        else:
+            stored = self.finish(x, start, emb_x)
+        with torch.no_grad():
+            return EmbeddedBatch(x, stored, emb_x, self.embedding(stored).float())
+
     def __call__(self, x: Tensor, target: Tensor | None = None) -> Tensor:
         """The stored images for originals ``x`` ``(B, C, H, W)`` in ``[0, 1]``; ``target`` is F(x) when
         the caller has it already."""
@@ -101,3 +136,22 @@ class Distorter:
             else:
                 start = noise_images(x.shape, x.device)
         return self.finish(x, start, target)
+
+
+def embed_batches(
+    batches: Iterable[Tensor],
+    embedding: nn.Module,
+    device: torch.device,
+    distorter: Distorter | None = None,
+    desc: str = "embed",
+    progress: bool = True,
+) -> Iterator[EmbeddedBatch]:
+    """For each batch of originals ``(B, C, H, W)`` in ``[0, 1]`` (on any device): F(x), and with a
+    ``distorter`` (:meth:`Distorter.embed`) the stored image and F of it, all on ``device``."""
+    for x in tqdm(batches, desc=desc, unit="batch", disable=not progress):
+        x = x.to(device, non_blocking=True).float()
+        if distorter is not None:
+            yield distorter.embed(x)
+            continue
+        with torch.no_grad():
+            yield EmbeddedBatch(x, None, embedding(x).float(), None)

@@ -29,12 +29,13 @@ axes around the mean, so that an image can carry them (a carrier generator, or r
 from __future__ import annotations
 
 import hashlib
+import inspect
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from distortion.deployment.keys import Key
+from distortion.deployment.keys import Key, load_key
 
 __all__ = [
     "TRANSFORMS",
@@ -42,7 +43,9 @@ __all__ = [
     "KeyedRotation",
     "SignProjection",
     "TemplateTransform",
+    "evaluation_key",
     "WhitenedRotation",
+    "make_transform",
     "random_key",
 ]
 
@@ -53,6 +56,12 @@ SPAN_TOLERANCE = 1e-4
 def random_key(generator: torch.Generator | None = None) -> Key:
     """A throw-away key from torch's random state (training draws one per batch; never a deployment key)."""
     return Key(bytes(torch.randint(0, 256, (32,), generator=generator, dtype=torch.uint8).tolist()))
+
+
+def evaluation_key(key_file: str | None) -> Key:
+    """The key a training run validates and tests under: the key file's, or a fixed throw-away key (seed 0), so
+    that no run needs a secret to be scored."""
+    return load_key(key_file) if key_file is not None else random_key(torch.Generator().manual_seed(0))
 
 
 def keyed_orthogonal(key: Key, label: str, size: int) -> Tensor:
@@ -83,6 +92,12 @@ class TemplateTransform(nn.Module):
         self.register_buffer("basis", torch.eye(embedding_dim, dtype=torch.float64))  # every axis, strongest first
         self.register_buffer("variances", torch.ones(embedding_dim, dtype=torch.float64))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+
+    def settings(self) -> dict[str, int | str]:
+        """The constructor's arguments of this transform (every subclass keeps each as an attribute of its name): what
+        a keyed model file stores to build it again (:func:`make_transform`)."""
+        parameters = inspect.signature(type(self).__init__).parameters
+        return {name: getattr(self, name) for name in parameters if name != "self"}
 
     @torch.no_grad()
     def fit(self, embeddings: Tensor, labels: Tensor | None = None) -> TemplateTransform:
@@ -294,3 +309,18 @@ class DiscriminantRotation(TemplateTransform):
 TRANSFORMS: dict[str, type[TemplateTransform]] = {
     cls.label: cls for cls in (KeyedRotation, WhitenedRotation, DiscriminantRotation, SignProjection)
 }
+
+
+def make_transform(name: str, embedding_dim: int, **settings: int | str | None) -> TemplateTransform:
+    """An unfitted transform by its name in :data:`TRANSFORMS`, with ``settings`` (``components``, and those of its
+    kind: ``compare`` of the whitened rotation, ``bits`` of the sign projection); a setting given as ``None`` takes
+    the transform's default. A setting the transform does not have is refused, naming the transform."""
+    if name not in TRANSFORMS:
+        raise ValueError(f"unknown transform {name!r}; known: {sorted(TRANSFORMS)}")
+    cls = TRANSFORMS[name]
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "embedding_dim"}
+    given = {k: v for k, v in settings.items() if v is not None}
+    unknown = sorted(set(given) - accepted)
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)} is not a setting of {name!r} (its settings: {sorted(accepted)})")
+    return cls(embedding_dim, **given)

@@ -19,7 +19,18 @@ from PIL import Image, UnidentifiedImageError
 
 from distortion.backbones.dlib_resnet import dlib_model_path
 
-__all__ = ["ALIGNERS", "AlignedFace", "DlibAligner", "ImageReadError", "MTCNNAligner", "centre_box", "read_rgb"]
+__all__ = [
+    "ALIGNERS",
+    "AlignedFace",
+    "DlibAligner",
+    "ImageReadError",
+    "MTCNNAligner",
+    "NoFaceError",
+    "align_photo",
+    "centre_box",
+    "make_aligner",
+    "read_rgb",
+]
 
 MIN_IMAGE_SIDE = 32
 # Median HOG face box on 300 LFW deep-funneled images, relative to the image: left, top, right, bottom.
@@ -28,6 +39,10 @@ _CENTRE_BOX = (0.268, 0.32, 0.70, 0.748)
 
 class ImageReadError(ValueError):
     """A file that cannot be used as a photo; the message is the reason recorded in the index."""
+
+
+class NoFaceError(ValueError):
+    """A photo in which no face was found."""
 
 
 def read_rgb(path: str | Path) -> tuple[np.ndarray, str]:
@@ -70,6 +85,7 @@ class AlignedFace:
     chip: np.ndarray
     method: str
     box: tuple[int, int, int, int]
+    note: str = ""  # how the file was read (``converted from L``, say; :func:`read_rgb`)
 
 
 class DlibAligner:
@@ -145,3 +161,26 @@ class MTCNNAligner:
 
 
 ALIGNERS = {"dlib": DlibAligner, "facenet": MTCNNAligner}
+
+
+def make_aligner(name: str, fast: bool = False) -> DlibAligner | MTCNNAligner:
+    """The aligner of the alignment ``name`` (a backbone's ``aligner``: ``dlib``, ``facenet``); ``fast``: dlib's HOG
+    first looks at the photo as it is (:class:`DlibAligner`), as the store aligns one photo at a time."""
+    if name not in ALIGNERS:
+        raise ValueError(f"unknown aligner {name!r}; known: {sorted(ALIGNERS)}")
+    return DlibAligner(fast=fast) if name == "dlib" else ALIGNERS[name]()
+
+
+def align_photo(path: str | Path, aligner: DlibAligner | MTCNNAligner, require_face: bool = False) -> AlignedFace:
+    """The one way a photo file becomes an aligned chip: read (:func:`read_rgb`), find the face, cut the chip.
+
+    Raises:
+        ImageReadError: the file is no usable photo (the reason, without the path).
+        NoFaceError: ``require_face`` and no face was found (a centred crop would have been cut).
+    """
+    image, note = read_rgb(path)
+    face = aligner(image)
+    if require_face and face.method == "centre":
+        raise NoFaceError("no face found (take a photo with the face in view)")
+    face.note = note
+    return face

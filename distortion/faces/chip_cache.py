@@ -30,7 +30,7 @@ import numpy as np
 from torch import Tensor
 from tqdm import tqdm
 
-from distortion.faces.alignment import ALIGNERS, ImageReadError, read_rgb
+from distortion.faces.alignment import ALIGNERS, ImageReadError, align_photo
 from distortion.imaging.image_io import chips_to_tensor
 
 __all__ = ["ChipCache", "build_chip_cache", "image_folder", "list_images", "person_and_number"]
@@ -120,9 +120,8 @@ def _align_chunk(task: tuple[int, list[str]]) -> tuple[int, np.ndarray, list[dic
         name, number = person_and_number(path)
         row = dict(path=str(path), name=name, number=number, method="skipped", box="", note="")
         try:
-            image, row["note"] = read_rgb(path)
-            face = _ALIGNER(image)
-            row.update(method=face.method, box=" ".join(map(str, face.box)), row=len(chips))
+            face = align_photo(path, _ALIGNER)
+            row.update(method=face.method, box=" ".join(map(str, face.box)), row=len(chips), note=face.note)
             chips.append(face.chip)
         except ImageReadError as error:
             row.update(note=str(error), row=-1)

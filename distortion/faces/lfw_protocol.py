@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from datamodules.lfw_pairs import VIEW_FILES, LFWPair, read_pairs
+from distortion.faces.lfw_pairs import VIEW_FILES, LFWPair, read_pairs
 from distortion.metrics.verification import (
     accuracy_at_threshold,
     best_threshold,

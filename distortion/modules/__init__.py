@@ -1,7 +1,7 @@
 """Thin LightningModules that wire networks and losses together.
 
 Every module's ``validation_step`` and ``test_step`` receive verification pairs
-(:class:`~datamodules.batches.PairBatch`) and return a dict that the callbacks read:
+(:class:`~distortion.data.batches.PairBatch`) and return a dict that the callbacks read:
 
 - ``x_a``, ``y_a``, ``same``: the enrolment images, their labels and the pair labels;
 - ``emb_a``, ``emb_b``: F on the originals (embedding and distortion modules);

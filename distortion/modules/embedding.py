@@ -5,13 +5,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from datamodules.batches import PairBatch, TripletBatch
+from distortion.data.batches import PairBatch, TripletBatch
 from distortion.modules.base import TrainableModule, built_by_cli, load_frozen
 from distortion.objective.losses import mined_triplet_loss
 
 
 class EmbeddingModule(TrainableModule):
-    """Train F on triplets (:class:`~datamodules.batches.TripletBatch`).
+    """Train F on triplets (:class:`~distortion.data.batches.TripletBatch`).
 
     Each anchor keeps its positive and is compared with every other-label embedding of the batch
     (anchors, positives and negatives alike): in-batch negative mining, see

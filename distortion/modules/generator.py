@@ -9,14 +9,12 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from datamodules.batches import ImageBatch, PairBatch
+from distortion.data.batches import ImageBatch, PairBatch
 from distortion.deployment.distorter import Distorter
 from distortion.deployment.enrolment import Enrolment
-from distortion.deployment.keyed_templates import TemplateTransform, random_key
-from distortion.deployment.keys import Key, load_key
-from distortion.metrics.verification import calibrate_threshold
+from distortion.deployment.keyed_templates import TemplateTransform, evaluation_key, random_key
 from distortion.models.generator import Generator
-from distortion.modules.base import TrainableModule, built_by_cli, load_frozen
+from distortion.modules.base import TrainableModule, load_frozen
 from distortion.modules.embedding import EmbeddingModule
 from distortion.modules.legacy import upgrade_hyperparameters, upgrade_state_dict
 from distortion.modules.reader import ReaderModule
@@ -44,10 +42,9 @@ class GeneratorModule(TrainableModule):
             ``test --ckpt_path ... --model.init_args.enrolment.storage jpeg75`` scores JPEG.
         template_transform: keyed carriers: a keyed transform (:mod:`distortion.deployment.keyed_templates`);
             the carrier then draws ``T_k(F(x))`` with a fresh random key every training step (one decoder for
-            every key). Fitted on ``transform_fit_images`` training images at the start of fitting; its
-            fitted (public) buffers are saved in the checkpoint, keys never are. Validation and test use the
-            key of ``enrolment.key`` (default: a fixed throw-away key).
-        transform_fit_images: training images F embeds to fit the transform.
+            every key). :class:`~distortion.callbacks.KeyedDeployment` fits it on training people and calibrates
+            the operating threshold; its fitted (public) buffers and the threshold are saved in the checkpoint,
+            keys never are. Validation and test use the key of ``enrolment.key`` (default: a fixed throw-away key).
         lr: Adam learning rate.
         lr_schedule: ``cosine`` decay over the run, or ``constant`` (the paper).
     """
@@ -62,7 +59,6 @@ class GeneratorModule(TrainableModule):
         perceptual: PerceptualTerm = PerceptualTerm(),
         enrolment: Enrolment = Enrolment(),
         template_transform: TemplateTransform | None = None,
-        transform_fit_images: int = 4096,
         lr: float = 1e-3,
         lr_schedule: Literal["cosine", "constant"] = "cosine",
     ) -> None:
@@ -72,96 +68,34 @@ class GeneratorModule(TrainableModule):
         if template_transform is not None and generator.reads_image:
             raise ValueError("template_transform needs a generator that reads only the template (a CarrierGenerator): "
                              "a keyed store draws T_k(F(x)), not x")  # fmt: skip
-        ignored = ["enrolment"] + ([] if built_by_cli() else ["generator", "embedding", "template_transform"])
-        self.save_hyperparameters(ignore=ignored)
+        self.save_hyperparameters(ignore=["enrolment"])
         self.generator = generator
         if embedding is None:
             embedding = load_frozen(EmbeddingModule, embedding_ckpt, "net")
         self.embedding = embedding.eval().requires_grad_(False)
         reader = load_frozen(ReaderModule, perceptual.ckpt, "net") if perceptual.ckpt else None
         self.objective = Objective(image, budget, perceptual, reader)
-        self.template_transform, self.transform_fit_images = template_transform, transform_fit_images
-        self.enrolment = enrolment
+        self.template_transform, self.enrolment = template_transform, enrolment
         self._distorter: Distorter | None = None
-        self._calibrated_at = -1  # the global step of the last calibration of the operating threshold
-        if template_transform is not None:  # the deployment's threshold (score at FAR 0.1%), set at every checkpoint
+        if template_transform is not None:  # the deployment's threshold (score at FAR 0.1%; KeyedDeployment sets it)
             self.register_buffer("operating_threshold", torch.tensor(float("nan"), dtype=torch.float64))
 
     @property
     def keyed(self) -> bool:
         return self.template_transform is not None
 
-    def evaluation_key(self) -> Key:
-        """The key of validation and test: ``enrolment.key``'s, or a fixed throw-away key."""
-        if self.enrolment.key is not None:
-            return load_key(self.enrolment.key)
-        return random_key(torch.Generator().manual_seed(0))
-
     @property
     def distorter(self) -> Distorter:
         """What the store keeps at evaluation (refinement, storage, the evaluation key when keyed)."""
         if self._distorter is None:
-            key = self.evaluation_key() if self.keyed else None
+            key = evaluation_key(self.enrolment.key) if self.keyed else None
             self._distorter = Distorter(self.embedding, self.generator, self.enrolment, self.template_transform, key)
         return self._distorter
-
-    def on_fit_start(self) -> None:
-        """Fit the keyed transform on F of training images (training people only) when it is not fitted."""
-        if not self.keyed or bool(self.template_transform.fitted):
-            return
-        embeddings, labels, seen = [], [], 0
-        with torch.no_grad():
-            for batch in self.trainer.datamodule.train_dataloader():
-                batch = ImageBatch(*batch)
-                embeddings.append(self.embedding(batch.x.to(self.device)).float().cpu())
-                labels.append(batch.y.cpu())
-                seen += len(batch.x)
-                if seen >= self.transform_fit_images:
-                    break
-        n = self.transform_fit_images
-        self.template_transform.fit(torch.cat(embeddings)[:n], torch.cat(labels)[:n]).check_drawable()
-        self.template_transform.to(self.device)
-
-    @torch.no_grad()
-    def calibrate(self, images: int = 512) -> float:
-        """Set :attr:`operating_threshold` from carriers of ``images`` training images against other training
-        people's keyed photos (FAR 0.1%), under the evaluation key."""
-        stored, probes, labels, seen = [], [], [], 0
-        for batch in self.trainer.datamodule.train_dataloader():
-            batch = ImageBatch(*batch)
-            x = batch.x.to(self.device).float()
-            emb = self.embedding(x).float()
-            match = self.distorter.matched
-            stored.append(match(self.embedding(self.distorter(x, target=emb)).float()).cpu())
-            probes.append(match(self.distorter.probe(emb).float()).cpu())
-            labels.append(batch.y.cpu())
-            seen += len(x)
-            if seen >= images:
-                break
-        threshold = calibrate_threshold(torch.cat(stored), torch.cat(probes), torch.cat(labels))
-        self.operating_threshold.fill_(float(threshold))
-        return float(threshold)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Random states (see the base class); the state of older checkpoints under its current names."""
         super().on_load_checkpoint(checkpoint)
         checkpoint["state_dict"] = upgrade_state_dict(checkpoint["state_dict"])
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Random states (see the base class) and, keyed and fitting, the operating threshold calibrated now."""
-        super().on_save_checkpoint(checkpoint)
-        if not (self.keyed and self._trainer is not None and self.trainer.state.fn == "fit"):
-            return
-        if self._calibrated_at != self.global_step:  # best and last of one step share one calibration
-            was_training = self.training
-            self.eval()
-            devices = [self.device] if self.device.type == "cuda" else []
-            with torch.random.fork_rng(devices=devices):  # the saved random states stay those of the run
-                threshold = self.calibrate()
-            self.train(was_training)
-            self._calibrated_at = self.global_step
-            print(f"operating threshold (FAR 0.1%, training people): {threshold:.4f}")
-        checkpoint["state_dict"]["operating_threshold"] = self.operating_threshold.clone()
 
     def train(self, mode: bool = True) -> GeneratorModule:
         """Switch G's mode; F and P stay in eval mode."""
@@ -207,13 +141,10 @@ class GeneratorModule(TrainableModule):
         x = torch.cat([batch.x_a, batch.x_b])
         terms = self.loss_terms(x)
         self._log_terms(stage, terms, len(x))
-        gx, emb_gx = terms["gx"].float(), terms["emb_gx"]
-        if not self.distorter.is_identity_of_g:  # refined and / or stored: score what is kept
-            gx = self.distorter.finish(x, gx, terms["emb_x"])
-            emb_gx = self.embedding(gx)
-        g_a, _ = gx.chunk(2)
+        kept = self.distorter.embed(x, terms["emb_x"], terms["gx"].float(), terms["emb_gx"])  # refined, stored
+        g_a, _ = kept.stored.chunk(2)
         emb_a, emb_b = terms["emb_x"].chunk(2)
-        emb_ga, emb_gb = emb_gx.chunk(2)
+        emb_ga, emb_gb = kept.emb_stored.chunk(2)
         outputs = {
             "x_a": batch.x_a, "y_a": batch.y_a, "same": batch.same, "fold": batch.fold, "g_a": g_a,
             "emb_a": emb_a, "emb_b": emb_b, "emb_ga": emb_ga, "emb_gb": emb_gb,

@@ -39,7 +39,7 @@ LEGACY_ARGUMENTS = {
     "key_file": ("enrolment", "key"),
 }  # fmt: skip
 _STATE_PREFIXES = {"multiplier.": "objective.multiplier.", "perceptual.": "objective.reader."}
-_DROPPED = ("enrolment",)  # evaluation settings never come from a checkpoint
+_DROPPED = ("enrolment", "transform_fit_images")  # evaluation settings; the fit size is KeyedDeployment's now
 
 
 def _class_path(value: Any) -> Any:

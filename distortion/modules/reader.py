@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from datamodules.batches import ImageBatch, PairBatch
+from distortion.data.batches import ImageBatch, PairBatch
 from distortion.imaging.augment import appearance_augment
 from distortion.modules.base import TrainableModule, built_by_cli
 

@@ -104,12 +104,12 @@ def measure_verify(people: int = 16) -> dict:
 
 def _f_distribution(chips: int = 384) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean, covariance of dlib's embeddings of real LFW chips, and the covariance of genuine differences."""
-    from distortion.faces.alignment import DlibAligner, read_rgb
+    from distortion.faces.alignment import align_photo, make_aligner
     from distortion.imaging.image_io import chips_to_tensor
 
-    aligner, f = DlibAligner(), DlibResNet().eval()
+    aligner, f = make_aligner("dlib"), DlibResNet().eval()
     pairs = _people(chips // 2)
-    x = chips_to_tensor(np.stack([aligner(read_rgb(p)[0]).chip for pair in pairs for p in pair]))
+    x = chips_to_tensor(np.stack([align_photo(p, aligner).chip for pair in pairs for p in pair]))
     with torch.no_grad():
         emb = torch.cat([f(b) for b in x.split(64)]).double().numpy()
     diffs = (emb[0::2] - emb[1::2]) / np.sqrt(2)

@@ -21,17 +21,18 @@ from PIL import Image
 
 from distortion.backbones import require_face_backbone
 from distortion.deployment.distorter import Distorter
-from distortion.faces.alignment import ALIGNERS, DlibAligner, ImageReadError, read_rgb
+from distortion.deployment.enrolment import Enrolment
+from distortion.faces.alignment import ImageReadError, NoFaceError, align_photo, make_aligner
 from distortion.imaging.image_io import chips_to_tensor, tensor_to_chips
+from distortion.loading import ModelSource, load_deployment
 from distortion.metrics.verification import pair_scores
+from distortion.runtime import resolve_device
 from distortion.store.backends import DuplicateError, Rescore, UnknownIdError, open_store
 from distortion.store.records import StoreMeta
 
-__all__ = ["BiometricSystem", "NoFaceError", "matched_scores"]
+__all__ = ["BiometricSystem", "NoFaceError", "matched_scores", "open_system"]
 
-
-class NoFaceError(ValueError):
-    """A photo in which no face was found."""
+DEFAULT_THRESHOLD = 1 / (1 + 0.6)  # dlib's distance 0.6 as a score, for stores without a calibrated threshold
 
 
 def _png(chip: np.ndarray) -> bytes:
@@ -64,7 +65,7 @@ class BiometricSystem:
     def __init__(self, url: str, distorter: Distorter, embedding_name: str, threshold: float) -> None:
         self.distorter = distorter
         self.face = require_face_backbone(distorter.embedding, "a biometric store")
-        self.aligner = DlibAligner(fast=True) if self.face.aligner == "dlib" else ALIGNERS[self.face.aligner]()
+        self.aligner = make_aligner(self.face.aligner, fast=True)
         transform = distorter.transform.identity if distorter.transform is not None else None
         meta = StoreMeta(embedding_name, self.face.embedding_dim, transform, distorter.fingerprint, threshold)
         self.store = open_store(url, meta)
@@ -88,13 +89,9 @@ class BiometricSystem:
         chips = []
         for photo in photos:
             try:
-                image, _ = read_rgb(photo)
-            except ImageReadError as error:
-                raise ImageReadError(f"{photo}: {error}") from None
-            face = self.aligner(image)
-            if face.method == "centre":
-                raise NoFaceError(f"{photo}: no face found (take a photo with the face in view)")
-            chips.append(face.chip)
+                chips.append(align_photo(photo, self.aligner, require_face=True).chip)
+            except (ImageReadError, NoFaceError) as error:
+                raise type(error)(f"{photo}: {error}") from None
         return chips_to_tensor(np.stack(chips))
 
     def probes(self, photos: Sequence[str | Path]) -> np.ndarray:
@@ -207,3 +204,17 @@ class BiometricSystem:
 
     def people(self) -> list[dict]:
         return self.store.people()
+
+
+def open_system(
+    store: str, model: ModelSource, refine_steps: int = 0, key: str | None = None, threshold: float | None = None,
+    device: str = "auto", seed: int = 0,
+) -> BiometricSystem:  # fmt: skip
+    """The :class:`BiometricSystem` the verbs open: its carriers from ``model`` (a G, or F alone refined
+    ``refine_steps`` from noise; keyed by a keyed checkpoint or ``model.keyed``, with ``key``); a new store's
+    threshold is ``threshold``, else the model's calibrated one, else dlib's 0.6."""
+    torch.manual_seed(seed)
+    enrolment = Enrolment(refine_steps, storage="png", key=key)
+    deployment = load_deployment(model, resolve_device(device), enrolment)
+    threshold = threshold or deployment.threshold or DEFAULT_THRESHOLD
+    return BiometricSystem(store, deployment.distorter, deployment.embedding_name, threshold)

@@ -21,7 +21,7 @@ def test_distort_a_folder_with_a_corrupt_file_and_a_photo_without_a_face(tiny, t
     main(
         [
             "distort",
-            "--ckpt",
+            "--model.ckpt",
             str(tiny["ckpt"]),
             "--input",
             str(photos),

@@ -14,7 +14,7 @@ def test_evaluate_writes_the_lfw_report(tiny) -> None:
     main(
         [
             "evaluate",
-            "--ckpt",
+            "--model.ckpt",
             str(tiny["ckpt"]),
             "--data",
             str(tiny["root"]),
@@ -48,7 +48,7 @@ def test_evaluate_writes_the_lfw_report(tiny) -> None:
 
 def test_evaluate_without_image_metrics_or_detectors_scores_storage_variants(tiny) -> None:
     out = tiny["out"] / "report_jpeg75"
-    main(["evaluate", "--ckpt", str(tiny["ckpt"]), "--enrolment.storage", "jpeg75", "--image_metrics", "false",
+    main(["evaluate", "--model.ckpt", str(tiny["ckpt"]), "--enrolment.storage", "jpeg75", "--image_metrics", "false",
           "--faces.names", "[]", "--data", str(tiny["root"]), "--cache", str(tiny["out"] / "cache"),
           "--out", str(out), "--wandb", "false"])  # fmt: skip
     report = json.loads((out / "report.json").read_text())
@@ -61,7 +61,7 @@ def test_evaluate_without_image_metrics_or_detectors_scores_storage_variants(tin
 def test_evaluate_f_alone_refining_from_noise(tiny) -> None:
     """No G at all: noise refined against dlib's ResNet, stored as PNG, is matched and shows no face."""
     out = tiny["out"] / "report_refined"
-    main(["evaluate", "--embedding", "dlib", "--enrolment.refine_steps", "60", "--enrolment.storage", "png",
+    main(["evaluate", "--model.embedding", "dlib", "--enrolment.refine_steps", "60", "--enrolment.storage", "png",
           "--data", str(tiny["root"]), "--cache", str(tiny["out"] / "cache"), "--out", str(out),
           "--wandb", "false", "--faces.names", "[dlib_hog]"])  # fmt: skip
     report = json.loads((out / "report.json").read_text())

@@ -18,7 +18,7 @@ def generator_ckpt(trained):
 
 def test_privacy_report_on_mnist(trained, generator_ckpt, tmp_path) -> None:
     # The same G as "renewed" G and the same F as "second" recognizer: known relations between the sections.
-    main(["privacy", "--ckpt", str(generator_ckpt), "--renewed_ckpt", str(generator_ckpt),
+    main(["privacy", "--model.ckpt", str(generator_ckpt), "--renewed_ckpt", str(generator_ckpt),
           "--second_embedding", str(trained["embedding"]), "--reader_ckpt", str(trained["reader"]),
           "--attack.steps", "20", "--attack.width", "8", "--attack.images", "512", "--limit_pairs", "300",
           "--out", str(tmp_path),
@@ -46,7 +46,7 @@ def test_privacy_report_on_mnist(trained, generator_ckpt, tmp_path) -> None:
 
 
 def test_privacy_report_on_faces(tiny, tmp_path) -> None:
-    main(["privacy", "--ckpt", str(tiny["ckpt"]), "--renewed_ckpt", str(tiny["ckpt"]),
+    main(["privacy", "--model.ckpt", str(tiny["ckpt"]), "--renewed_ckpt", str(tiny["ckpt"]),
           "--data", str(tiny["out"] / "data"), "--cache", str(tiny["out"] / "cache"), "--attack.steps", "2",
           "--attack.batch_size", "4", "--attack.depth", "2", "--attack.width", "4", "--faces.images", "5",
           "--faces.cnn_images", "2",

@@ -35,8 +35,8 @@ def setup(tiny, tmp_path_factory) -> dict:
 
 def options(setup, key: str = "site.key") -> list[str]:
     out = setup["out"]
-    return ["--store", str(out / "people.db"), "--key", str(out / key), "--keyed", str(setup["keyed"]),
-            "--embedding", "dlib", "--refine_steps", STEPS]  # fmt: skip
+    return ["--store", str(out / "people.db"), "--key", str(out / key), "--model.keyed", str(setup["keyed"]),
+            "--model.embedding", "dlib", "--refine_steps", STEPS]  # fmt: skip
 
 
 def listed(setup, capsys) -> list[dict]:
@@ -104,15 +104,16 @@ def test_enrol_many_refuses_each_bad_person_alone(setup, tmp_path) -> None:
     import torch
     from PIL import Image
 
-    from distortion.commands.evaluation import load_distorter
     from distortion.deployment.enrolment import Enrolment
     from distortion.deployment.keys import write_key
+    from distortion.loading import ModelSource, load_deployment
     from distortion.store.system import BiometricSystem
     from tests.keys import fixed_key
 
     key = write_key(fixed_key("site"), tmp_path / "k.key")
-    distorter = load_distorter(None, "dlib", torch.device("cpu"), Enrolment(int(STEPS), storage="png", key=str(key)),
-                               keyed=str(setup["keyed"]))  # fmt: skip
+    source = ModelSource(embedding="dlib", keyed=str(setup["keyed"]))
+    enrolment = Enrolment(int(STEPS), storage="png", key=str(key))
+    distorter = load_deployment(source, torch.device("cpu"), enrolment).distorter
     system = BiometricSystem(str(tmp_path / "s.db"), distorter, "dlib", 0.7)
     (a, photos_a), (b, photos_b) = list(setup["people"].items())[:2]
     Image.new("RGB", (250, 250), (128, 128, 128)).save(tmp_path / "blank.png")

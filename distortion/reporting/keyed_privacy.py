@@ -18,8 +18,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from datamodules.base import seeded_subset
 from distortion.attacks.inversion import AttackBudget, TemplateInverter, train_inverter
+from distortion.data.subsets import seeded_subset
 from distortion.deployment.distorter import Distorter
 from distortion.deployment.keys import generate_key
 from distortion.metrics.verification import FAR, accept_rate, pair_scores, threshold_at_far
@@ -41,16 +41,14 @@ def _training_side(
     device: torch.device,
 ) -> dict[str, Tensor]:  # fmt: skip
     photos = seeded_subset(photos, count, seed)
-    f = distorter.embedding
     cols: dict[str, list[Tensor]] = {"x": [], "emb": [], "labels": [], "stored1": [], "stored2": []}
     for batch in DataLoader(photos, batch_size=batch_size):
-        x = batch[0].to(device).float()
-        emb = f(x).float()
-        cols["x"].append(x.half().cpu())
-        cols["emb"].append(emb.cpu())
+        first = distorter.embed(batch[0].to(device).float())
+        cols["x"].append(first.x.half().cpu())
+        cols["emb"].append(first.emb_x.cpu())
         cols["labels"].append(batch[1].cpu())
-        cols["stored1"].append(f(distorter(x, target=emb)).float().cpu())
-        cols["stored2"].append(f(renewed(x, target=emb)).float().cpu())
+        cols["stored1"].append(first.emb_stored.cpu())
+        cols["stored2"].append(renewed.embed(first.x, first.emb_x).emb_stored.cpu())
     return {k: torch.cat(v) for k, v in cols.items()}
 
 
@@ -58,21 +56,20 @@ def _training_side(
 def _test_side(
     distorter: Distorter, renewed: Distorter, pairs: Dataset, limit: int, batch_size: int, device: torch.device
 ) -> dict[str, Tensor]:
-    f = distorter.embedding
     cols: dict[str, list[Tensor]] = {k: [] for k in ("x_a", "emb_a", "emb_b", "same", "y_a", "y_b", "stored1_a",
                                                       "stored1_b", "stored2_b")}  # fmt: skip
     for batch in DataLoader(pairs, batch_size=batch_size):
-        x_a, x_b = batch.x_a.to(device).float(), batch.x_b.to(device).float()
-        emb_a, emb_b = f(x_a).float(), f(x_b).float()
-        cols["x_a"].append(x_a.half().cpu())
-        cols["emb_a"].append(emb_a.cpu())
-        cols["emb_b"].append(emb_b.cpu())
+        a = distorter.embed(batch.x_a.to(device).float())
+        b = distorter.embed(batch.x_b.to(device).float())
+        cols["x_a"].append(a.x.half().cpu())
+        cols["emb_a"].append(a.emb_x.cpu())
+        cols["emb_b"].append(b.emb_x.cpu())
         cols["same"].append(batch.same.bool())
         cols["y_a"].append(batch.y_a)
         cols["y_b"].append(batch.y_b)
-        cols["stored1_a"].append(f(distorter(x_a, target=emb_a)).float().cpu())
-        cols["stored1_b"].append(f(distorter(x_b, target=emb_b)).float().cpu())
-        cols["stored2_b"].append(f(renewed(x_b, target=emb_b)).float().cpu())
+        cols["stored1_a"].append(a.emb_stored.cpu())
+        cols["stored1_b"].append(b.emb_stored.cpu())
+        cols["stored2_b"].append(renewed.embed(b.x, b.emb_x).emb_stored.cpu())
         if limit and sum(len(s) for s in cols["same"]) >= limit:
             break
     return {k: torch.cat(v)[: limit or None] for k, v in cols.items()}

@@ -7,10 +7,11 @@ Image ``i`` of ``NAME`` is ``lfw-deepfunneled/NAME/NAME_{i:04d}.jpg``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["LFWPair", "lfw_image_path", "read_pairs"]
+__all__ = ["LFWPair", "lfw_image_path", "read_pairs", "training_images"]
 
 VIEW_FILES = {"dev_train": "pairsDevTrain.txt", "dev_test": "pairsDevTest.txt", "view2": "pairs.txt"}
 
@@ -73,3 +74,12 @@ def read_pairs(path: str | Path) -> list[list[LFWPair]]:
 def lfw_image_path(root: str | Path, name: str, number: int) -> Path:
     """``root/lfw-deepfunneled/NAME/NAME_{number:04d}.jpg``."""
     return Path(root) / "lfw-deepfunneled" / name / f"{name}_{number:04d}.jpg"
+
+
+def training_images(images: Iterable[tuple[str, int]], root: str | Path) -> list[tuple[str, int]]:
+    """The images ``(name, number)`` of the people who appear in none of View 1's DevTest pairs, sorted: LFW's
+    training people, on whom G trains, the keyed transform is fitted and thresholds are calibrated, so that
+    DevTest scores people none of them saw."""
+    dev_test = read_pairs(Path(root) / VIEW_FILES["dev_test"])
+    held_out = {name for fold in dev_test for pair in fold for name in (pair.name1, pair.name2)}
+    return sorted(key for key in images if key[0] not in held_out)

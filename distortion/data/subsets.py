@@ -1,0 +1,17 @@
+"""A seeded choice of items from a dataset: the same items for the same seed, in every command."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset, Subset
+
+__all__ = ["seeded_subset"]
+
+
+def seeded_subset(dataset: Dataset, count: int, seed: int) -> Dataset:
+    """``count`` items of ``dataset`` chosen by ``seed`` (the same ones for the same seed); all when ``count``
+    is 0 or not below the dataset's size."""
+    if not count or count >= len(dataset):
+        return dataset
+    chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:count]
+    return Subset(dataset, chosen.tolist())
