@@ -33,19 +33,26 @@ from distortion.metrics.verification import best_threshold, pair_scores, view_me
 from distortion.modules.embedding import load_embedding
 from distortion.modules.generator import load_generator_module
 from distortion.paths import resolve_data_root
+from distortion.precision import native_bfloat16, trainer_precision
 from distortion.reporting.demo_summary import GeneratorSummary, Panel, summary_lines, write_summary
 
 __all__ = ["demo"]
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 DLIB_THRESHOLD = 1 / (1 + 0.6)  # dlib's "same person" distance 0.6, as a score
-# (config, extra arguments): the demo's budget, each run under its config's name in runs/
+# (config, extra arguments): the demo's budget, each run under its config's name in runs/. It is one budget for
+# every machine, sized to finish within 10 minutes (environment included) on a 2-core CPU without native
+# bfloat16, where every run is float32 (docs/demo.md): F 2 epochs, the readers and P one epoch of 30,000 digits,
+# the paper's G at width 32 and the carrier one epoch of 25,000 digits each.
+READERS = ("--trainer.max_epochs", "1", "--data.init_args.limit_train", "30000")
+MODEL_ARGS = {"mnist_generator": ("--model.init_args.generator.init_args.width", "32")}  # fit and test alike
 FITS = (
-    ("mnist_embedding_mlp.yaml", ()),
-    ("mnist_reader.yaml", ("--trainer.max_epochs", "2")),
-    ("mnist_reader2.yaml", ("--trainer.max_epochs", "1")),
-    ("mnist_perceptual.yaml", ("--trainer.max_epochs", "1")),
-    ("mnist_generator.yaml", ("--trainer.max_epochs", "1", "--data.init_args.limit_train", "25000")),
+    ("mnist_embedding_mlp.yaml", ("--trainer.max_epochs", "2")),
+    ("mnist_reader.yaml", READERS),
+    ("mnist_reader2.yaml", READERS),
+    ("mnist_perceptual.yaml", READERS),
+    ("mnist_generator.yaml", ("--trainer.max_epochs", "1", "--data.init_args.limit_train", "25000",
+                              *MODEL_ARGS["mnist_generator"])),
     ("mnist_carrier.yaml", ("--trainer.max_epochs", "1", "--data.init_args.limit_train", "25000")),
 )
 TESTED = {"paper_g": "mnist_generator", "mnist_carrier": "mnist_carrier"}
@@ -64,6 +71,8 @@ def demo(out: str = "runs/demo", faces: int = 12, refine_steps: int = 150, data:
     """
     root = resolve_data_root(data, "MNIST/raw")
     faces_root = resolve_data_root(data, "lfw/lfw-deepfunneled") / "lfw"  # both checked before any training
+    precision = trainer_precision()
+    print(f"precision: {precision} (bfloat16 {'is' if native_bfloat16() else 'is not'} native on this CPU)")
     for config, extra in FITS:
         _fit(config, extra, root, seed)
     reports = {name: _test(run, root, seed) for name, run in TESTED.items()}
@@ -119,8 +128,9 @@ def _fit(config: str, extra: tuple[str, ...], root: Path, seed: int) -> None:
 
 def _test(run: str, root: Path, seed: int) -> dict:
     """Test ``run``'s last checkpoint on the MNIST test pairs; the test report's numbers."""
-    print(f"\n== distortion test --config configs/{run}.yaml --ckpt_path runs/{run}/checkpoints/last.ckpt")
-    _run(["test", "--config", str(CONFIGS / f"{run}.yaml"), "--ckpt_path", f"runs/{run}/checkpoints/last.ckpt",
+    ckpt, extra = f"runs/{run}/checkpoints/last.ckpt", MODEL_ARGS.get(run, ())
+    print(f"\n== distortion test --config configs/{run}.yaml --ckpt_path {ckpt} {' '.join(extra)}")
+    _run(["test", "--config", str(CONFIGS / f"{run}.yaml"), "--ckpt_path", ckpt, *extra,
           "--data.init_args.data_dir", str(root), "--seed_everything", str(seed)])  # fmt: skip
     latest = max(Path("runs", run).glob("version_*/report.json"), key=lambda p: p.stat().st_mtime)
     return json.loads(latest.read_text())

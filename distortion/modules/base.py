@@ -41,7 +41,8 @@ class TrainableModule(L.LightningModule):
         optimizer = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
         if self.lr_schedule == "constant":
             return {"optimizer": optimizer}
-        steps = max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer is not None else 1
+        trainer = attached_trainer(self)
+        steps = max(1, int(trainer.estimated_stepping_batches)) if trainer is not None else 1
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps, eta_min=self.lr / 100)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
@@ -67,22 +68,19 @@ class TrainableModule(L.LightningModule):
         """Restore the random states of :meth:`on_save_checkpoint` when a trainer resumes from the
         checkpoint (not when a frozen network is loaded from it); older checkpoints load as before."""
         states = checkpoint.get("rng_states")
-        if states is not None and self._trainer is not None:
+        if states is not None and attached_trainer(self) is not None:
             torch.set_rng_state(states["torch"])
             keys, pos, has_gauss, gauss = states["numpy"]
             np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
             random.setstate(states["python"])
 
 
-def built_by_cli() -> bool:
-    """Whether LightningCLI is building the module now; it then hands ``save_hyperparameters`` the
-    config (``class_path``/``init_args`` of every submodule), from which ``load_from_checkpoint``
-    rebuilds the whole module. Outside the CLI, submodules are objects, not hyperparameters."""
+def attached_trainer(module: L.LightningModule) -> L.Trainer | None:
+    """The trainer running ``module``, or ``None`` for a module used on its own (loaded, or built in a test)."""
     try:
-        from lightning.pytorch.core.mixins.hparams_mixin import _given_hyperparameters
-    except ImportError:  # a Lightning without the mechanism: treat as outside the CLI
-        return False
-    return _given_hyperparameters.get() is not None
+        return module.trainer
+    except RuntimeError:  # Lightning: "... is not attached to a `Trainer`"
+        return None
 
 
 def load_frozen(module_cls: type[M], ckpt_path: str | Path, attr: str) -> nn.Module:
