@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
-from distortion.callbacks.stage_metrics import StageMetricsCallback
-from distortion.callbacks.verification_metrics import VerificationMetrics
 from lightning.pytorch.utilities import rank_zero_warn
 from torchmetrics import MeanMetric
 
+from distortion.callbacks.stage_metrics import StageMetricsCallback
+from distortion.callbacks.verification_metrics import VerificationMetrics
 from distortion.metrics.collapse import CollapseError, collapse_reasons, output_diversity
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
-from distortion.callbacks.stage_metrics import StageMetricsCallback
 
+from distortion.callbacks.stage_metrics import StageMetricsCallback
 from distortion.metrics.content import ContentMeans
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
-from distortion.callbacks.run_dir import run_dir
 from lightning.pytorch.loggers import WandbLogger
 from torchvision.utils import save_image
 
+from distortion.callbacks.run_dir import run_dir
 from distortion.imaging.augment import local_contrast
 from distortion.reporting.grids import pair_grid
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import lightning as L
 import torch
-from distortion.callbacks.stage_metrics import StageMetricsCallback
 
+from distortion.callbacks.stage_metrics import StageMetricsCallback
 from distortion.metrics.readers import nearest_neighbour_accuracy, standardise
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from distortion.callbacks.stage_metrics import StageMetricsCallback
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from distortion.callbacks.stage_metrics import StageMetricsCallback
 from distortion.imaging.augment import local_contrast, percentile_stretch
 from distortion.modules.base import load_frozen
 from distortion.modules.reader import ReaderModule

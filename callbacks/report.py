@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import lightning as L
-from distortion.callbacks.run_dir import run_dir
 from lightning.pytorch.utilities import rank_zero_info
 
+from distortion.callbacks.run_dir import run_dir
 from distortion.reporting.reports import write_report
 
 SUMMARY_KEYS = (

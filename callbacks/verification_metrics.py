@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
-from distortion.callbacks.run_dir import run_dir
-from distortion.callbacks.stage_metrics import StageMetricsCallback
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryROC
 
+from distortion.callbacks.run_dir import run_dir
+from distortion.callbacks.stage_metrics import StageMetricsCallback
 from distortion.metrics.verification import COMPARISONS, pair_scores, verification_metrics
 from distortion.reporting.plots import plot_roc
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from distortion.datamodules.sampler import ResumableRandomSampler
 from torch.utils.data import DataLoader, Dataset
+
+from distortion.datamodules.sampler import ResumableRandomSampler
 
 
 class SplitDataModule(L.LightningDataModule):

@@ -13,13 +13,13 @@ from typing import Literal
 
 import numpy as np
 import torch
-from distortion.datamodules.base import SplitDataModule
-from distortion.datamodules.pairs import ImageDataset, TripletDataset
 from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from distortion.data.batches import PairBatch
+from distortion.datamodules.base import SplitDataModule
+from distortion.datamodules.pairs import ImageDataset, TripletDataset
 from distortion.faces.chip_cache import ChipCache, build_chip_cache
 from distortion.faces.lfw_pairs import VIEW_FILES, LFWPair, read_pairs, training_images
 from distortion.imaging.image_io import chips_to_tensor

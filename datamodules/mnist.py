@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from distortion.datamodules.base import SplitDataModule
-from distortion.datamodules.pairs import ImageDataset, PairDataset, TripletDataset, make_verification_pairs
 from torch import Tensor
 from torchvision.datasets import MNIST
 
+from distortion.datamodules.base import SplitDataModule
+from distortion.datamodules.pairs import ImageDataset, PairDataset, TripletDataset, make_verification_pairs
 from distortion.paths import resolve_data_root
 
 

@@ -27,7 +27,6 @@ Prints a table and writes ``bench_out/bench.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import resource
@@ -37,6 +36,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import jsonargparse
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -311,19 +311,23 @@ def ratios(rows: list[dict]) -> list[tuple[str, str, float]]:
     return found
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--one", choices=sorted(CASES), help="measure one case in this process (internal)")
-    parser.add_argument("--only", default="", help="run only the cases whose name starts with this")
-    parser.add_argument("--emulated", action="store_true", help="measure bfloat16 also where it is emulated")
-    args = parser.parse_args()
-    if args.one:
-        print(json.dumps(CASES[args.one]()))
+def main(one: str | None = None, only: str = "", emulated: bool = False) -> None:
+    """Measure the cases in fresh processes and print the table.
+
+    Args:
+        one: measure this one case in this process and print its JSON (how each case runs).
+        only: run only the cases whose name starts with this.
+        emulated: measure bfloat16 also where it is emulated.
+    """
+    if one:
+        if one not in CASES:
+            raise SystemExit(f"unknown case {one!r}; known: {sorted(CASES)}")
+        print(json.dumps(CASES[one]()))
         return
     host = machine()
-    skipped = [] if host["native_bfloat16"] or args.emulated else [c for c in CASES if c.endswith("bf16")]
+    skipped = [] if host["native_bfloat16"] or emulated else [c for c in CASES if c.endswith("bf16")]
     rows = []
-    for case in (c for c in CASES if c.startswith(args.only) and c not in skipped):
+    for case in (c for c in CASES if c.startswith(only) and c not in skipped):
         cmd = [sys.executable, "-m", "distortion.bench", "--one", case]
         rows.append(json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout))
     print(
@@ -360,4 +364,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    jsonargparse.CLI(main, as_positional=False)

@@ -7,9 +7,9 @@ import json
 import lightning as L
 import pytest
 import torch
+
 from distortion.callbacks import CollapseGuard, TestReport, VerificationMetrics
 from distortion.datamodules import MNISTDataModule
-
 from distortion.metrics.collapse import CollapseError, collapse_reasons, output_diversity
 from distortion.models import Generator
 from distortion.modules import GeneratorModule

@@ -6,12 +6,12 @@ import json
 
 import pytest
 import torch
-from distortion.datamodules import LFWDataModule, MNISTDataModule
-from distortion.datamodules.pairs import make_verification_pairs
-from distortion.datamodules.sampler import ResumableRandomSampler
 
 from distortion.cli import main
 from distortion.data.batches import PairBatch, TripletBatch
+from distortion.datamodules import LFWDataModule, MNISTDataModule
+from distortion.datamodules.pairs import make_verification_pairs
+from distortion.datamodules.sampler import ResumableRandomSampler
 from distortion.faces.lfw_pairs import read_pairs, training_images
 from tests.conftest import DATA
 from tests.lfw_fixtures import LFW

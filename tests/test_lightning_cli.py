@@ -97,10 +97,10 @@ def test_nan_in_the_data_stops_with_the_step_and_keeps_the_last_good_checkpoint(
 
 def test_every_config_is_instantiated_with_the_shared_defaults(trained, tmp_path, monkeypatch) -> None:
     """Each experiment config builds its model, data and trainer (checkpoints it names linked to quick ones)."""
-    from distortion.callbacks import CollapseGuard, TestReport, VerificationMetrics
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
+    from distortion.callbacks import CollapseGuard, TestReport, VerificationMetrics
     from distortion.lightning_cli import DistortionCLI
     from distortion.precision import trainer_precision
 

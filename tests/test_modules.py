@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from distortion.datamodules import LFWDataModule
 from torchvision.datasets import MNIST
 
 from distortion.backbones import DlibResNet
 from distortion.cli import main
+from distortion.datamodules import LFWDataModule
 from distortion.models import Generator, UNet
 from distortion.modules import GeneratorModule
 from distortion.objective import Budget, ImageTerm

@@ -15,10 +15,10 @@ F's embeddings of every LFW chip are computed once into ``<cache>/templates_<bac
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
+import jsonargparse
 import torch
 
 from distortion.deployment.keyed_templates import (
@@ -108,22 +108,25 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backbone", default="dlib")
-    parser.add_argument("--out", default="runs/keyed_template_study.json")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--table", action="store_true", help="print the markdown table of an existing --out, run nothing"
-    )
-    parser.add_argument("--only", nargs="+", help="run these transforms only, updating their rows of an existing --out")
-    args = parser.parse_args()
-    out = Path(args.out)
-    if args.table:
-        print(markdown_table(json.loads(out.read_text())))
+def main(
+    backbone: str = "dlib", out: str = "runs/keyed_template_study.json", seed: int = 0, table: bool = False,
+    only: list[str] | None = None,
+) -> None:  # fmt: skip
+    """Study keyed transforms on exact LFW templates.
+
+    Args:
+        backbone: F, a face backbone name.
+        out: the JSON file of the results.
+        seed: seed of the keys and the insider's pairs.
+        table: print the markdown table of an existing ``out``, run nothing.
+        only: run these transforms only, updating their rows of an existing ``out``.
+    """
+    out_path = Path(out)
+    if table:
+        print(markdown_table(json.loads(out_path.read_text())))
         return
     protocol = LFWProtocol.load(lfw_root())
-    emb = cached_templates(default_cache_dir("dlib" if args.backbone == "dlib" else "facenet"), args.backbone)
+    emb = cached_templates(default_cache_dir("dlib" if backbone == "dlib" else "facenet"), backbone)
     train_keys = training_images(emb, protocol.root)
     d = next(iter(emb.values())).shape[0]
     candidates = {
@@ -142,14 +145,14 @@ def main() -> None:
         "sign_projection_64x128": SignProjection(d, 64, 128),
         "sign_projection_128x128": SignProjection(d, 128, 128),
     }
-    unknown = set(args.only or ()) - set(candidates)
+    unknown = set(only or ()) - set(candidates)
     if unknown:
-        parser.error(f"--only: unknown transforms {sorted(unknown)}; known: {sorted(candidates)}")
-    results = json.loads(out.read_text()) if args.only and out.is_file() else {}
+        raise SystemExit(f"--only: unknown transforms {sorted(unknown)}; known: {sorted(candidates)}")
+    results = json.loads(out_path.read_text()) if only and out_path.is_file() else {}
     for name, transform in candidates.items():
-        if args.only and name not in args.only:
+        if only and name not in only:
             continue
-        results[name] = study(transform, emb, protocol, train_keys, args.seed)
+        results[name] = study(transform, emb, protocol, train_keys, seed)
         r = results[name]
         print(
             f"{name}: view2 {100 * r['view2']['deploy_accuracy']:.2f} (F {100 * r['view2']['f_accuracy']:.2f}) "
@@ -170,4 +173,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    jsonargparse.CLI(main, as_positional=False)

@@ -7,18 +7,18 @@ Also reported: the duplicate check. How many gallery people it would refuse, eac
 gallery of distinct people, so every flag is a false alarm), and how many true duplicates (a mated probe
 enrolled under a new id) it catches, at the store's threshold and at the threshold that flags 1% of them.
 
-    python tools/lfw_store_open_set.py --ckpt runs/lfw_keyed_carrier_w72/checkpoints/last.ckpt \\
+    python tools/lfw_store_open_set.py --model.ckpt runs/lfw_keyed_carrier_w72/checkpoints/last.ckpt \\
         --key runs/keyed/site.key --refine_steps 20 --out runs/lfw_store_open_set_w72.json
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
 from pathlib import Path
 
+import jsonargparse
 import torch
 
 from distortion.faces.lfw_pairs import lfw_image_path
@@ -28,33 +28,36 @@ from distortion.paths import lfw_root
 from distortion.store.system import NoFaceError, open_system
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="runs/lfw_store_open_set.json")
-    parser.add_argument("--ckpt")
-    parser.add_argument("--embedding")
-    parser.add_argument("--refine_steps", type=int, default=0)
-    parser.add_argument("--keyed")
-    parser.add_argument("--key")
-    parser.add_argument("--store", help="the store to make (default: a temporary folder)")
-    parser.add_argument("--limit_gallery", type=int, default=0, help="only the first N gallery people (0: all)")
-    parser.add_argument("--limit_probes", type=int, default=0, help="at most N mated and N non-mated probes (0: all)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+def main(
+    out: str = "runs/lfw_store_open_set.json", model: ModelSource = ModelSource(), refine_steps: int = 0,
+    key: str | None = None, store: str | None = None, limit_gallery: int = 0, limit_probes: int = 0, seed: int = 0,
+) -> None:  # fmt: skip
+    """1:N on LFW through the store.
+
+    Args:
+        out: the JSON file of the results.
+        model: the deployment (``--model.ckpt``, or ``--model.embedding dlib`` with ``--model.keyed``).
+        refine_steps: refinement steps at enrolment.
+        key: the key file of a keyed deployment.
+        store: the store to make (default: a temporary folder).
+        limit_gallery: only the first N gallery people (0: all).
+        limit_probes: at most N mated and N non-mated probes (0: all).
+        seed: seed of the split and of the noise.
+    """
     root = lfw_root()
     images = sorted((p.parent.name, int(p.stem.rsplit("_", 1)[1])) for p in (root / "lfw-deepfunneled").glob("*/*.jpg"))
     names = [name for name, _ in images]
-    gallery, mated, non_mated = open_set_split(names, seed=args.seed)
-    if args.limit_gallery:
-        gallery = gallery[: args.limit_gallery]
+    gallery, mated, non_mated = open_set_split(names, seed=seed)
+    if limit_gallery:
+        gallery = gallery[: limit_gallery]
         kept = {names[i] for i in gallery}
         mated = [i for i in mated if names[i] in kept]
-    if args.limit_probes:
-        mated, non_mated = mated[: args.limit_probes], non_mated[: args.limit_probes]
+    if limit_probes:
+        mated, non_mated = mated[: limit_probes], non_mated[: limit_probes]
     with tempfile.TemporaryDirectory() as scratch:
-        store = args.store or str(Path(scratch) / "lfw.db")
-        system = open_system(store, ModelSource(args.ckpt, args.embedding, args.keyed), args.refine_steps, args.key,
-                             seed=args.seed)
+        path = store or str(Path(scratch) / "lfw.db")
+        system = open_system(path, model, refine_steps, key,
+                             seed=seed)
         started = time.perf_counter()
         people = {names[i]: [lfw_image_path(root, *images[i])] for i in gallery}
         enrolled = system.enrol_many(people, check_duplicates=False)
@@ -102,10 +105,10 @@ def main() -> None:
                                                                        + torch.isinf(non_mated_scores).sum()),
         "duplicate_check": duplicates, "store_threshold": system.threshold,
         "enrol_s": round(enrol_s, 1), "identify_s": round(identify_s, 1),
-        "ckpt": args.ckpt, "embedding": args.embedding, "refine_steps": args.refine_steps,
+        "ckpt": model.ckpt, "embedding": model.embedding, "refine_steps": refine_steps,
     }  # fmt: skip
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(result, indent=1))
     print(
         f"rank-1 {100 * result['rank1']:.2f}%  DIR@FPIR1% {100 * result['dir_at_fpir_0.01']:.2f}%  "
         f"(gallery {result['gallery']}, mated {len(mated)}, non-mated {len(non_mated)}, "
@@ -117,4 +120,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    jsonargparse.CLI(main, as_positional=False)

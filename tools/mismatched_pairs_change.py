@@ -5,14 +5,16 @@ aligned chips of each mismatched DevTest pair: what a G that swapped every face 
 else's would score. Usage: ``DISTORTION_DATA=../shared/data python tools/mismatched_pairs_change.py``.
 """
 
+import jsonargparse
 import torch
-from distortion.datamodules import LFWDataModule
 
+from distortion.datamodules import LFWDataModule
 from distortion.metrics.content import CONTENT_STATISTICS
 from distortion.objective.image_distances import structure_decorrelation_distance
 
 
 def main() -> None:
+    """Print the change between the two photos of each mismatched DevTest pair."""
     dm = LFWDataModule()
     dm.prepare_data()
     dm.setup("validate")
@@ -29,4 +31,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    jsonargparse.CLI(main, as_positional=False)

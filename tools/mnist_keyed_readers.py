@@ -7,18 +7,18 @@ most often stood for among them (a key-specific map from what the reader sees to
 reads chance as it is but far more through that map reads carriers that look like other digits.
 
     python tools/mnist_keyed_readers.py --ckpt runs/mnist_keyed_carrier/checkpoints/last.ckpt \\
-        --keys runs/keyed/mnist_site.key runs/keyed/mnist_other_*.key
+        --keys "[$(ls runs/keyed/mnist_site.key runs/keyed/mnist_other_*.key | paste -sd,)]"
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
+import jsonargparse
 import torch
-from distortion.datamodules import MNISTDataModule
 
+from distortion.datamodules import MNISTDataModule
 from distortion.deployment.enrolment import Enrolment
 from distortion.loading import ModelSource, load_deployment
 from distortion.metrics.readers import nearest_neighbour_labels, relabelled_accuracy
@@ -26,24 +26,29 @@ from distortion.modules.base import load_frozen
 from distortion.modules.reader import ReaderModule
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--ckpt", required=True)
-    parser.add_argument("--keys", nargs="+", required=True)
-    parser.add_argument("--reader_ckpt", default="runs/mnist_reader/checkpoints/best.ckpt")
-    parser.add_argument("--images", type=int, default=2000)
-    parser.add_argument("--reference", type=int, default=20000)
-    parser.add_argument("--out", default="runs/mnist_keyed_readers.json")
-    args = parser.parse_args()
+def main(
+    ckpt: str, keys: list[str], reader_ckpt: str = "runs/mnist_reader/checkpoints/best.ckpt", images: int = 2000,
+    reference: int = 20000, out: str = "runs/mnist_keyed_readers.json",
+) -> None:  # fmt: skip
+    """Read MNIST keyed carriers under each key.
+
+    Args:
+        ckpt: the keyed carrier's checkpoint.
+        keys: key files.
+        reader_ckpt: reader 1's checkpoint.
+        images: official test digits whose carriers are read.
+        reference: training digits of the pixel nearest-neighbour reader.
+        out: the JSON file of the results.
+    """
     data = MNISTDataModule()
     data.setup("test")
-    x, y = data.datasets["test"].images[: args.images], data.datasets["test"].labels[: args.images]
-    reference, reference_labels = data.reference_images(args.reference)
-    reader = load_frozen(ReaderModule, args.reader_ckpt, "net")
+    x, y = data.datasets["test"].images[: images], data.datasets["test"].labels[: images]
+    reference, reference_labels = data.reference_images(reference)
+    reader = load_frozen(ReaderModule, reader_ckpt, "net")
     results = {}
-    for key in args.keys:
+    for key in keys:
         enrolment = Enrolment(storage="png", key=key)
-        distorter = load_deployment(ModelSource(args.ckpt), torch.device("cpu"), enrolment).distorter
+        distorter = load_deployment(ModelSource(ckpt), torch.device("cpu"), enrolment).distorter
         with torch.no_grad():
             carriers = torch.cat([distorter(batch) for batch in x.split(500)])
             read = reader(carriers).argmax(1)
@@ -54,9 +59,9 @@ def main() -> None:
             row[f"pixel_1nn_relabelled_{leaked}"] = relabelled_accuracy(nearest, y, leaked)
         results[distorter.fingerprint] = row
         print(distorter.fingerprint, {k: round(100 * v, 1) for k, v in row.items()}, flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=1))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":
-    main()
+    jsonargparse.CLI(main, as_positional=False)

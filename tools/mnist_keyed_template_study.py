@@ -12,13 +12,13 @@ transform costs and what the decoder adds. F is the demo's
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
+import jsonargparse
 import torch
-from distortion.datamodules import MNISTDataModule
 
+from distortion.datamodules import MNISTDataModule
 from distortion.deployment.keyed_templates import (
     DiscriminantRotation,
     KeyedRotation,
@@ -42,20 +42,25 @@ def pairs_eer(emb: torch.Tensor, pairs: torch.Tensor) -> float:
     return view_metrics(pair_scores(emb[pairs[:, 0]], emb[pairs[:, 1]]), pairs[:, 2].bool())["eer"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--embedding_ckpt", default="runs/mnist_embedding_mlp/checkpoints/best.ckpt")
-    parser.add_argument("--fit_images", type=int, default=20000)
-    parser.add_argument("--keys", type=int, default=5, help="keys per transform (mean and spread reported)")
-    parser.add_argument("--out", default="runs/mnist_keyed_template_study.json")
-    args = parser.parse_args()
+def main(
+    embedding_ckpt: str = "runs/mnist_embedding_mlp/checkpoints/best.ckpt", fit_images: int = 20000, keys: int = 5,
+    out: str = "runs/mnist_keyed_template_study.json",
+) -> None:  # fmt: skip
+    """Study keyed transforms on exact MNIST templates.
+
+    Args:
+        embedding_ckpt: F's checkpoint.
+        fit_images: training digits the transforms are fitted on.
+        keys: keys per transform (mean and spread reported).
+        out: the JSON file of the results.
+    """
     torch.manual_seed(0)
-    net = load_embedding(args.embedding_ckpt)
+    net = load_embedding(embedding_ckpt)
     data = MNISTDataModule()
     data.setup("fit")
     data.setup("test")
     train = data.datasets["train"]
-    fit_emb, fit_labels = embed(net, train.images[: args.fit_images]), train.labels[: args.fit_images]
+    fit_emb, fit_labels = embed(net, train.images[: fit_images]), train.labels[: fit_images]
     splits = {name: (embed(net, data.datasets[name].images), data.datasets[name].pairs) for name in ("val", "test")}
     d = fit_emb.shape[1]
     results: dict[str, dict] = {"f": {}}
@@ -74,15 +79,15 @@ def main() -> None:
         results[name] = {}
         for split, (emb, pairs) in splits.items():
             # stored T_k(F(x_i)) against the keyed probe T_k(F(x_j)), as the matcher compares them; fresh keys
-            keys = [generate_key() for _ in range(args.keys)]
+            keys = [generate_key() for _ in range(keys)]
             eers = torch.tensor([pairs_eer(transform.matched(transform(emb, k), k), pairs) for k in keys])
             results[name][f"{split}_eer"], results[name][f"{split}_eer_std"] = float(eers.mean()), float(eers.std())
         r = results[name]
         print(f"{name}: deployment EER val {100 * r['val_eer']:.2f}% test {100 * r['test_eer']:.2f}% "
-              f"(+- {100 * r['test_eer_std']:.2f} over {args.keys} keys)", flush=True)  # fmt: skip
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=1))
+              f"(+- {100 * r['test_eer_std']:.2f} over {keys} keys)", flush=True)  # fmt: skip
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":
-    main()
+    jsonargparse.CLI(main, as_positional=False)
