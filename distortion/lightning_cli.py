@@ -17,6 +17,7 @@ import lightning as L
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 
+from distortion.modules.base import building_from_config
 from distortion.precision import trainer_precision
 
 __all__ = ["DEFAULTS", "DistortionCLI"]
@@ -38,6 +39,11 @@ class DistortionCLI(LightningCLI):
         super().__init__(
             L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True, **kwargs
         )
+
+    def instantiate_classes(self) -> None:
+        """Build the model, data and trainer, the modules knowing that they come from a config."""
+        with building_from_config():
+            super().instantiate_classes()
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(

@@ -4,6 +4,9 @@ random states saved in checkpoints."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -13,6 +16,25 @@ import torch
 from torch import Tensor, nn
 
 M = TypeVar("M", bound=L.LightningModule)
+_FROM_CONFIG: ContextVar[bool] = ContextVar("distortion_from_config", default=False)
+
+
+@contextmanager
+def building_from_config() -> Iterator[None]:
+    """Mark the modules built inside as built from a config (by :class:`~distortion.lightning_cli.DistortionCLI`):
+    Lightning then saves the config of their networks (``class_path``/``init_args``) as hyperparameters, from which
+    ``load_from_checkpoint`` rebuilds them."""
+    token = _FROM_CONFIG.set(True)
+    try:
+        yield
+    finally:
+        _FROM_CONFIG.reset(token)
+
+
+def network_arguments(*names: str) -> list[str]:
+    """The constructor arguments that ``save_hyperparameters`` must ignore: none for a module built from a config,
+    else ``names`` (networks built in Python are state, saved with the weights, not settings)."""
+    return [] if _FROM_CONFIG.get() else list(names)
 
 
 class TrainableModule(L.LightningModule):

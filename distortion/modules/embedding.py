@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from distortion.data.batches import PairBatch, TripletBatch
-from distortion.modules.base import TrainableModule, load_frozen
+from distortion.modules.base import TrainableModule, load_frozen, network_arguments
 from distortion.objective.losses import mined_triplet_loss
 
 
@@ -28,7 +28,7 @@ class EmbeddingModule(TrainableModule):
         super().__init__(lr, weight_decay)
         if margin <= 0:
             raise ValueError(f"margin must be > 0, got {margin}")
-        self.save_hyperparameters()  # from a config: the net's class_path and init_args; built in Python: the net
+        self.save_hyperparameters(ignore=network_arguments("net"))
         self.net = net
         self.margin = margin
 

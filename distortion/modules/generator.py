@@ -14,7 +14,7 @@ from distortion.deployment.distorter import Distorter
 from distortion.deployment.enrolment import Enrolment
 from distortion.deployment.keyed_templates import TemplateTransform, evaluation_key, random_key
 from distortion.models.generator import Generator
-from distortion.modules.base import TrainableModule, load_frozen
+from distortion.modules.base import TrainableModule, load_frozen, network_arguments
 from distortion.modules.embedding import EmbeddingModule
 from distortion.modules.legacy import upgrade_hyperparameters, upgrade_state_dict
 from distortion.modules.reader import ReaderModule
@@ -68,7 +68,8 @@ class GeneratorModule(TrainableModule):
         if template_transform is not None and generator.reads_image:
             raise ValueError("template_transform needs a generator that reads only the template (a CarrierGenerator): "
                              "a keyed store draws T_k(F(x)), not x")  # fmt: skip
-        self.save_hyperparameters(ignore=["enrolment"])
+        networks = network_arguments("generator", "embedding", "template_transform")
+        self.save_hyperparameters(ignore=["enrolment", *networks])
         self.generator = generator
         if embedding is None:
             embedding = load_frozen(EmbeddingModule, embedding_ckpt, "net")

@@ -8,7 +8,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from distortion.data.batches import ImageBatch, PairBatch
 from distortion.imaging.augment import appearance_augment
-from distortion.modules.base import TrainableModule
+from distortion.modules.base import TrainableModule, network_arguments
 
 
 class ReaderModule(TrainableModule):
@@ -26,7 +26,7 @@ class ReaderModule(TrainableModule):
 
     def __init__(self, net: nn.Module, augment_p: float = 0.8, lr: float = 1e-3, num_classes: int = 10) -> None:
         super().__init__(lr)
-        self.save_hyperparameters()  # from a config: the net's class_path and init_args; built in Python: the net
+        self.save_hyperparameters(ignore=network_arguments("net"))
         self.net = net
         if not 0 <= augment_p <= 1:
             raise ValueError(f"augment_p must lie in [0, 1], got {augment_p}")
