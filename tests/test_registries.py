@@ -60,7 +60,7 @@ def test_a_setting_a_transform_does_not_have_is_refused_by_name() -> None:
     assert make_transform("sign_projection", 8, components=4, bits=6, compare=None).bits == 6
 
 
-@pytest.mark.parametrize("verb", sorted(FUNCTION_COMMANDS) + list(STORE_COMMANDS))
+@pytest.mark.parametrize("verb", [*sorted(FUNCTION_COMMANDS), *STORE_COMMANDS, "sweep"])
 def test_every_verb_prints_help_built_from_its_signature(verb: str, capsys) -> None:
     with pytest.raises(SystemExit) as done:
         main([verb, "--help"])

@@ -43,10 +43,10 @@ DLIB_THRESHOLD = 1 / (1 + 0.6)  # dlib's "same person" distance 0.6, as a score
 # (config, extra arguments): the demo's budget, each run under its config's name in runs/. It is one budget for
 # every machine, sized to finish within 10 minutes (environment included) on a 2-core CPU without native
 # bfloat16, where every run is float32 (docs/demo.md): F 2 epochs, the readers and P one epoch of 20,000 digits,
-# the paper's G at width 32 and the carrier one epoch of 25,000 digits each, validated on 1,280 pairs (the tests
+# the paper's G at width 32 and the carrier one epoch of 20,000 digits each, validated on 1,280 pairs (the tests
 # score all 10,000).
 READERS = ("--trainer.max_epochs", "1", "--data.init_args.limit_train", "20000")
-G_BUDGET = ("--trainer.max_epochs", "1", "--data.init_args.limit_train", "25000", "--trainer.limit_val_batches", "20")
+G_BUDGET = ("--trainer.max_epochs", "1", "--data.init_args.limit_train", "20000", "--trainer.limit_val_batches", "20")
 MODEL_ARGS = {"mnist_generator": ("--model.init_args.generator.init_args.width", "32")}  # fit and test alike
 FITS = (
     ("mnist_embedding_mlp.yaml", ("--trainer.max_epochs", "2")),

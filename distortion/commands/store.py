@@ -13,8 +13,11 @@ and exits 2, with nothing changed.
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
+from contextlib import closing
+from dataclasses import dataclass, fields
 
 import jsonargparse
 
@@ -23,84 +26,144 @@ from distortion.loading import ModelSource
 from distortion.store.backends import open_existing_store
 from distortion.store.system import BiometricSystem, open_system
 
-__all__ = ["store_main"]
+__all__ = ["VERBS", "StoreAccess", "store_main"]
 
-def _system_arguments(parser: jsonargparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--store", required=True, help="a path (SQLite + FAISS), milvus-lite:///f.db, milvus://host:port"
-    )
-    parser.add_class_arguments(ModelSource, "model", help="where the carriers come from")
-    parser.add_argument("--refine_steps", type=int, default=0, help="refinement steps (needed with --model.embedding)")
-    parser.add_argument("--key", default=None, help="the key file (or $DISTORTION_KEY_FILE) of a keyed store")
-    parser.add_argument("--threshold", type=float, default=None,
-                        help="a new store's score threshold (default: calibrated, of --keyed or --ckpt)")  # fmt: skip
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--seed", type=int, default=0)
+def keygen(out: str) -> int:
+    """Write a new 256-bit key.
+
+    Args:
+        out: the key file to write (mode 0600).
+    """
+    key = generate_key()
+    path = write_key(key, out)
+    print(f"{path}: a new key, fingerprint {key.fingerprint}")
+    return 0
 
 
-def _system(args) -> BiometricSystem:
-    return open_system(args.store, ModelSource(**vars(args.model)), args.refine_steps, args.key, args.threshold,
-                       args.device, args.seed)  # fmt: skip
+@dataclass(frozen=True)
+class StoreAccess:
+    """How a verb opens the store and makes carriers (flags ``--store``, ``--model.*``, ``--key``, ...).
+
+    Args:
+        store: a path (SQLite + FAISS), milvus-lite:///f.db, milvus://host:port.
+        model: where the carriers come from.
+        refine_steps: refinement steps at enrolment (needed with --model.embedding).
+        key: the key file (or $DISTORTION_KEY_FILE) of a keyed store.
+        threshold: a new store's score threshold (default: the model's calibrated one).
+        device: auto, cpu, cuda, ...
+        seed: seed of the carriers' noise.
+    """
+
+    store: str
+    model: ModelSource = ModelSource()
+    refine_steps: int = 0
+    key: str | None = None
+    threshold: float | None = None
+    device: str = "auto"
+    seed: int = 0
+
+    def open(self) -> BiometricSystem:
+        return open_system(self.store, self.model, self.refine_steps, self.key, self.threshold, self.device, self.seed)
+
+
+def enrol(photos: list[str], id: str, access: StoreAccess) -> int:
+    """Enrol a person from one or more photos: their carriers and templates, in one transaction.
+
+    Args:
+        photos: the person's photos.
+        id: the person's id in the store.
+        access: the store and the model.
+    """
+    with closing(access.open()) as system:
+        print(json.dumps(system.enrol(id, photos)))
+    return 0
+
+
+def verify(photo: str, id: str, access: StoreAccess) -> int:
+    """Whether a photo is the enrolled person: exit 0 on a match, 1 on none.
+
+    Args:
+        photo: the probe photo.
+        id: the person's id in the store.
+        access: the store and the model.
+    """
+    with closing(access.open()) as system:
+        match, score = system.verify(id, photo)
+        print(json.dumps({"id": id, "match": match, "score": score, "threshold": system.threshold}))
+    return 0 if match else 1
+
+
+def identify(photo: str, access: StoreAccess, top: int = 5) -> int:
+    """The best-matching people of a photo, and the match or none, as JSON.
+
+    Args:
+        photo: the probe photo.
+        access: the store and the model.
+        top: how many people to list.
+    """
+    with closing(access.open()) as system:
+        print(json.dumps(system.identify(photo, top)))
+    return 0
+
+
+def revoke(id: str, store: str) -> int:
+    """Revoke every live record of a person.
+
+    Args:
+        id: the person's id.
+        store: the store.
+    """
+    with closing(open_existing_store(store)) as opened:
+        if not opened.revoke(id):
+            raise KeyError(f"no live record for id {id!r} in this store")
+    print(f"revoked {id}")
+    return 0
+
+
+def list_people(store: str) -> int:
+    """The people of a store and their live records, as JSON.
+
+    Args:
+        store: the store.
+    """
+    with closing(open_existing_store(store)) as opened:
+        print(json.dumps(opened.people(), indent=1))
+    return 0
+
+
+VERBS = {"keygen": keygen, "enrol": enrol, "verify": verify, "identify": identify, "revoke": revoke,
+         "list": list_people}  # fmt: skip
+POSITIONAL = {"photos": {"nargs": "+", "help": "the person's photos"}, "photo": {"help": "the probe photo"}}
 
 
 def _parser(verb: str) -> jsonargparse.ArgumentParser:
-    parser = jsonargparse.ArgumentParser(prog=f"distortion {verb}", description=__doc__.split("\n")[0])
-    if verb == "keygen":
-        parser.add_argument("--out", required=True, help="the key file to write (mode 0600)")
-        return parser
-    if verb in ("revoke", "list"):
-        parser.add_argument("--store", required=True)
-    else:
-        _system_arguments(parser)
-    if verb in ("enrol", "verify", "revoke"):
-        parser.add_argument("--id", required=True)
-    if verb == "enrol":
-        parser.add_argument("photos", nargs="+")
-    if verb in ("verify", "identify"):
-        parser.add_argument("photo")
-    if verb == "identify":
-        parser.add_argument("--top", type=int, default=5)
+    """The verb's flags from its signature: its own, and those of :class:`StoreAccess` at the top level
+    (``--store``, ``--model.ckpt``, ...); its photos positional."""
+    function = VERBS[verb]
+    parameters = inspect.signature(function).parameters
+    parser = jsonargparse.ArgumentParser(prog=f"distortion {verb}", description=function.__doc__.split("\n")[0])
+    positional = [name for name in POSITIONAL if name in parameters]
+    parser.add_function_arguments(function, skip={*positional, "access"})
+    if "access" in parameters:
+        parser.add_class_arguments(StoreAccess, nested_key=None)
+    for name in positional:
+        parser.add_argument(name, **POSITIONAL[name])
     return parser
 
 
-def _run(verb: str, args) -> int:
-    if verb == "keygen":
-        key = generate_key()
-        path = write_key(key, args.out)
-        print(f"{path}: a new key, fingerprint {key.fingerprint}")
-        return 0
-    if verb in ("revoke", "list"):
-        store = open_existing_store(args.store)
-        try:
-            if verb == "list":
-                print(json.dumps(store.people(), indent=1))
-                return 0
-            if not store.revoke(args.id):
-                raise KeyError(f"no live record for id {args.id!r} in this store")
-            print(f"revoked {args.id}")
-            return 0
-        finally:
-            store.close()
-    system = _system(args)
-    try:
-        if verb == "enrol":
-            print(json.dumps(system.enrol(args.id, args.photos)))
-            return 0
-        if verb == "verify":
-            match, score = system.verify(args.id, args.photo)
-            print(json.dumps({"id": args.id, "match": match, "score": score, "threshold": system.threshold}))
-            return 0 if match else 1
-        print(json.dumps(system.identify(args.photo, args.top)))
-        return 0
-    finally:
-        system.close()
+def _call(verb: str, arguments: dict) -> int:
+    """Run ``verb`` with its parsed ``arguments``, the :class:`StoreAccess` fields gathered into one."""
+    if "access" in inspect.signature(VERBS[verb]).parameters:
+        arguments["access"] = StoreAccess(**{field.name: arguments.pop(field.name) for field in fields(StoreAccess)})
+    return VERBS[verb](**arguments)
 
 
 def store_main(verb: str, argv: list[str]) -> None:
     """Parse ``argv`` for ``verb`` and run it; a refusal prints one line and exits 2."""
-    args = _parser(verb).parse_args(argv)
+    parser = _parser(verb)
+    arguments = parser.instantiate(parser.parse_args(argv)).as_dict()
     try:
-        code = _run(verb, args)
+        code = _call(verb, arguments)
     except (ValueError, KeyError, FileNotFoundError, FileExistsError, OSError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"distortion {verb}: {message}", file=sys.stderr)

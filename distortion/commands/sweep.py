@@ -169,33 +169,47 @@ def plot_tradeoff(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def sweep_main(argv: list[str]) -> list[dict[str, Any]]:
-    """Parse the sweep's arguments, run the grid, write the table and the plot."""
-    parser = ArgumentParser(prog="distortion sweep", description=__doc__)
-    parser.add_argument("--config", required=True, help="generator config to sweep")
-    parser.add_argument(
-        "--alphas", type=list[float], default=[], help="weights of the image distance (default: config's)"
-    )
-    parser.add_argument(
-        "--betas", type=list[float], default=[], help="weights of the threshold loss (default: config's)"
-    )
-    parser.add_argument("--grid", type=dict[str, list[Any]], default={}, help="other config keys and their values")
-    parser.add_argument("--out", default="runs/sweep", help="folder for the runs, the table and the plot")
-    split = argv.index("--") if "--" in argv else len(argv)
-    cfg, extra = parser.parse_args(argv[:split]), argv[split + 1 :]
-    if any(a < 0 for a in cfg.alphas) or any(b < 0 for b in cfg.betas):
-        parser.error(f"alphas and betas must be >= 0, got {cfg.alphas} and {cfg.betas}")
-    if any(not values for values in cfg.grid.values()):
-        parser.error(f"every --grid key needs at least one value, got {cfg.grid}")
-    grid = {"model.init_args.image.alpha": cfg.alphas, "model.init_args.budget.beta": cfg.betas, **cfg.grid}
+def sweep(
+    config: str, alphas: tuple[float, ...] = (), betas: tuple[float, ...] = (),
+    grid: dict[str, list[Any]] | None = None, out: str = "runs/sweep", run_args: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Run the grid of settings, one fit + test each, and write the table and the plot.
+
+    Args:
+        config: the generator config to sweep.
+        alphas: weights of the image distance (default: the config's).
+        betas: weights of the threshold loss (default: the config's).
+        grid: other config keys and their values.
+        out: folder for the runs, the table and the plot.
+        run_args: arguments for every run (what follows ``--`` on the command line).
+    """
+    if any(a < 0 for a in alphas) or any(b < 0 for b in betas):
+        raise ValueError(f"alphas and betas must be >= 0, got {list(alphas)} and {list(betas)}")
+    grid = grid or {}
+    if any(not values for values in grid.values()):
+        raise ValueError(f"every --grid key needs at least one value, got {grid}")
+    grid = {"model.init_args.image.alpha": list(alphas), "model.init_args.budget.beta": list(betas), **grid}
     grid = {key: values for key, values in grid.items() if values}
     if not grid:
-        parser.error("nothing to sweep: give --alphas, --betas or --grid")
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+        raise ValueError("nothing to sweep: give --alphas, --betas or --grid")
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
     settings = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
-    rows = [run_one(cfg.config, setting, out, extra) for setting in settings]
-    write_table(rows, out, [short_key(key) for key in grid])
-    plot_tradeoff(rows, out / "sweep.png")
-    print(f"sweep of {len(rows)} runs written to {out}/sweep.csv, sweep.md, sweep.png")
+    rows = [run_one(config, setting, folder, list(run_args)) for setting in settings]
+    write_table(rows, folder, [short_key(key) for key in grid])
+    plot_tradeoff(rows, folder / "sweep.png")
+    print(f"sweep of {len(rows)} runs written to {folder}/sweep.csv, sweep.md, sweep.png")
     return rows
+
+
+def sweep_main(argv: list[str]) -> list[dict[str, Any]]:
+    """``distortion sweep``: the flags of :func:`sweep`, and what follows ``--`` as its ``run_args``."""
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = argv[:split] + (["--run_args", json.dumps(argv[split + 1 :])] if split < len(argv) else [])
+    parser = ArgumentParser(prog="distortion sweep", description=__doc__.split("\n")[0])
+    parser.add_function_arguments(sweep)
+    arguments = parser.parse_args(args).as_dict()
+    try:
+        return sweep(**arguments)
+    except ValueError as error:  # a setting the sweep cannot run: one line, exit 2
+        parser.error(str(error))
