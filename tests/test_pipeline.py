@@ -71,3 +71,35 @@ def test_a_key_for_a_model_that_is_not_keyed_is_refused(tmp_path) -> None:
         load_deployment(ModelSource(embedding="dlib"), torch.device("cpu"), Enrolment(5, key=str(key)))
     with pytest.raises(ValueError, match="exactly one of --model.ckpt"):
         load_deployment(ModelSource(), torch.device("cpu"))
+
+
+def test_a_keyed_carrier_without_its_deployment_callback_stops_with_the_fix(tmp_path) -> None:
+    import lightning as L
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from distortion.callbacks import KeyedDeployment
+    from distortion.models import MLPEmbedding
+    from distortion.modules import GeneratorModule
+
+    def module() -> GeneratorModule:
+        return GeneratorModule(CarrierGenerator(4, (1, 28, 28), noise_dim=2, width=2), embedding=MLPEmbedding(hidden=8,
+                               dim=4), template_transform=WhitenedRotation(4, 2))  # fmt: skip
+
+    loader = DataLoader(TensorDataset(torch.rand(32, 1, 28, 28), torch.arange(32) // 2), batch_size=8)
+    plain = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    with pytest.raises(ValueError, match="add distortion.callbacks.KeyedDeployment"):
+        plain.fit(module(), train_dataloaders=loader)
+
+    class Photos(L.LightningDataModule):
+        def train_dataloader(self) -> DataLoader:
+            return loader
+
+    fitted = module()
+    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        callbacks=[KeyedDeployment(fit_images=32, calibration_images=16)])  # fmt: skip
+    trainer.fit(fitted, datamodule=Photos())
+    assert bool(fitted.template_transform.fitted)
+    with pytest.raises(ValueError, match="needs a GeneratorModule with a template_transform"):
+        L.Trainer(max_steps=1, logger=False, callbacks=[KeyedDeployment()]).fit(
+            GeneratorModule(CarrierGenerator(4, (1, 28, 28), noise_dim=2, width=2), embedding=MLPEmbedding(hidden=8,
+                            dim=4)), datamodule=Photos())  # fmt: skip

@@ -93,6 +93,12 @@ class GeneratorModule(TrainableModule):
             self._distorter = Distorter(self.embedding, self.generator, self.enrolment, self.template_transform, key)
         return self._distorter
 
+    def on_train_start(self) -> None:
+        """A keyed carrier trains only with its transform fitted (by :class:`~distortion.callbacks.KeyedDeployment`)."""
+        if self.keyed and not bool(self.template_transform.fitted):
+            raise ValueError("the keyed transform is not fitted: add distortion.callbacks.KeyedDeployment to the "
+                             "trainer's callbacks (configs/lfw_keyed_carrier.yaml does)")  # fmt: skip
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Random states (see the base class); the state of older checkpoints under its current names."""
         super().on_load_checkpoint(checkpoint)
