@@ -56,7 +56,7 @@ def native_bfloat16(device: str | torch.device = "cpu", flags: Iterable[str] | N
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
     if device.type != "cpu":
         return False
-    if _onednn_capped():
+    if flags is None and _onednn_capped():  # this process's oneDNN, not a CPU described by its flags
         return False
     found = frozenset(cpu_flags() if flags is None else flags)
     if found & CPU_BF16_FLAGS:

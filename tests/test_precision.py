@@ -30,14 +30,17 @@ def test_a_cpu_without_native_bfloat16_trains_in_float32(flags, native) -> None:
     assert trainer_precision("cpu", flags) == ("bf16-mixed" if native else "32-true")
 
 
-def test_this_machine_is_judged_by_its_own_flags() -> None:
+def test_this_machine_is_judged_by_its_own_flags(monkeypatch) -> None:
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
     expected = bool(cpu_flags() & {"avx512_bf16", "amx_bf16", "bf16"})
     assert native_bfloat16("cpu") is expected
     if not torch.cuda.is_available():
         assert trainer_precision("auto") == ("bf16-mixed" if expected else "32-true")
 
 
-def test_an_explicit_precision_wins_over_the_hardware() -> None:
+def test_an_explicit_precision_wins_over_the_hardware(monkeypatch) -> None:
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     assert resolve_autocast("cpu", "bf16") is True
     assert resolve_autocast("cpu", "32") is False
     assert resolve_autocast("cpu", "auto") is native_bfloat16("cpu")
@@ -88,5 +91,8 @@ def test_the_cli_chooses_precision_unless_told(tmp_path, monkeypatch) -> None:
 @pytest.mark.parametrize(("cap", "native"), [("AVX2", False), ("avx512_core", False), ("AVX512_CORE_BF16", True),
                                              ("AVX512_CORE_AMX", True), ("ALL", True)])  # fmt: skip
 def test_a_onednn_cap_below_bfloat16_counts_as_emulated(cap, native, monkeypatch) -> None:
+    """This process's CPU (its flags those of a Sapphire Rapids here) with oneDNN capped by the environment."""
+    monkeypatch.setattr("distortion.precision.cpu_flags", lambda: frozenset(SAPPHIRE))
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
-    assert native_bfloat16("cpu", SAPPHIRE) is native
+    assert native_bfloat16("cpu") is native
+    assert native_bfloat16("cpu", SAPPHIRE) is True  # a CPU described by its flags is judged by them alone
