@@ -2,7 +2,7 @@
 
 Each case runs in a fresh process (so its peak resident memory is its own). A case that runs F or G does so
 in float32 (``*fp32``) and in bfloat16 autocast (``*bf16``); bfloat16 is measured only where the CPU computes it
-natively (:mod:`distortion.precision`; ``--emulated`` measures it anyway), and a last table gives the ratio
+natively (:mod:`distortion.precision`; ``--emulated true`` measures it anyway), and a last table gives the ratio
 bfloat16 / float32 of each pair. The header names the CPU and the precision every run chooses on it.
 
 - ``mnist_g/*``: full training steps of the demo's MNIST G (residual U-Net, channels-last) against the paper's

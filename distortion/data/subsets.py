@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 import torch
 from torch.utils.data import Dataset, Subset
 
-__all__ = ["seeded_subset"]
+__all__ = ["first_batches", "seeded_subset"]
 
 
 def seeded_subset(dataset: Dataset, count: int, seed: int) -> Dataset:
@@ -15,3 +17,14 @@ def seeded_subset(dataset: Dataset, count: int, seed: int) -> Dataset:
         return dataset
     chosen = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:count]
     return Subset(dataset, chosen.tolist())
+
+
+def first_batches(batches: Iterable[tuple], count: int) -> Iterator[tuple]:
+    """The batches of ``batches`` (each a tuple whose first field has one row per item) until they hold at least
+    ``count`` items; the caller cuts the last one to ``count``."""
+    seen = 0
+    for batch in batches:
+        yield batch
+        seen += len(batch[0])
+        if seen >= count:
+            return

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor
 
+from distortion.data.subsets import first_batches
 from distortion.deployment.distorter import Distorter
 from distortion.deployment.keyed_templates import TemplateTransform
 from distortion.deployment.keys import Key
@@ -34,15 +35,12 @@ def operating_threshold(
 def calibrate_distorter(distorter: Distorter, batches: Iterable[tuple[Tensor, Tensor]], images: int) -> float:
     """:func:`operating_threshold` of what ``distorter`` stores for the first ``images`` photos of ``batches``
     (``(x, labels)`` of training people), under its own key."""
-    stored, emb, labels, seen = [], [], [], 0
+    stored, emb, labels = [], [], []
     device = next(distorter.embedding.parameters()).device
-    for x, y in batches:
+    for x, y in first_batches(batches, images):
         batch = distorter.embed(x.to(device).float())
         stored.append(batch.emb_stored)
         emb.append(batch.emb_x)
         labels.append(y.to(device))
-        seen += len(x)
-        if seen >= images:
-            break
     stored_all, emb_all, labels_all = (torch.cat(t)[:images] for t in (stored, emb, labels))
     return float(operating_threshold(stored_all, emb_all, labels_all, distorter.transform, distorter.key))

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
+from distortion.data.subsets import first_batches
 from distortion.deployment.keyed_templates import TemplateTransform
 
 __all__ = ["fit_on_photos"]
@@ -20,12 +21,9 @@ def fit_on_photos(
     """Fit ``transform`` on F of the first ``images`` photos of ``batches`` (``(x, labels)`` of training people, on
     F's device), check that F spans its axes, and leave it on F's device."""
     device = next(embedding.parameters()).device
-    embeddings, labels, seen = [], [], 0
-    for x, y in batches:
+    embeddings, labels = [], []
+    for x, y in first_batches(batches, images):
         embeddings.append(embedding(x.to(device).float()).float().cpu())
         labels.append(y.cpu())
-        seen += len(x)
-        if seen >= images:
-            break
     transform.fit(torch.cat(embeddings)[:images], torch.cat(labels)[:images]).check_drawable()
     return transform.to(device)

@@ -23,6 +23,7 @@ from distortion.attacks.keyed import (
     replay_scores,
     trained_link,
 )
+from distortion.deployment.calibration import operating_threshold
 from distortion.deployment.keyed_templates import TemplateTransform
 from distortion.deployment.keys import Key
 from distortion.metrics.unlinkability import global_unlinkability
@@ -161,8 +162,7 @@ def keyed_sections(
     def scores(a: Tensor, b: Tensor, key: Key) -> Tensor:
         return pair_scores(transform.matched(a, key), transform.matched(b, key))
 
-    threshold = calibrate_threshold(transform.matched(t.train_stored1, key1),
-                                    transform.matched(transform(t.train_emb, key1), key1), t.train_labels)  # fmt: skip
+    threshold = operating_threshold(t.train_stored1, t.train_emb, t.train_labels, transform, key1)
     deploy = scores(t.stored1_a, transform(t.emb_b, key1), key1)
     originals = pair_scores(t.emb_a, t.emb_b)
     f_threshold = threshold_at_far(originals[~same], FAR)
