@@ -9,27 +9,33 @@ export WANDB_SILENT ?= true
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 QUIET := --trainer.enable_progress_bar false
 
-.PHONY: venv demo test test-slow bench seed-grid sweep lint clean align lfw-baseline
+.PHONY: venv venv-test demo test test-slow bench seed-grid sweep lint clean align lfw-baseline
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH_PINS)
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# what only the tests need (pytest, ruff, Playwright, psycopg) stays out of the demo's environment
+$(BIN)/.installed-test: $(BIN)/.installed
 	$(BIN)/pip install -q -e ".[test]"
 	touch $@
 
 venv: $(BIN)/.installed
+venv-test: $(BIN)/.installed-test
 
 # The demo (docs/demo.md): F, the paper's G and the carrier on MNIST, carriers of LFW faces refined from noise;
 # runs/demo/summary.png and summary.json; fails with the reason if a G collapsed.
 demo: venv
 	$(BIN)/distortion demo
 
-test: venv
+test: venv-test
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -m "not slow"
 
-test-slow: venv
+test-slow: venv-test
 	$(BIN)/pytest -q -m slow
 
 bench: venv
@@ -55,7 +61,7 @@ align: venv
 lfw-baseline: align
 	$(BIN)/distortion evaluate-backbone --backbone dlib --reference true
 
-lint: venv
+lint: venv-test
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 clean:

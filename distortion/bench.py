@@ -20,7 +20,9 @@ bfloat16 / float32 of each pair. The header names the CPU and the precision ever
   paper's MNIST MLP: seconds and steps per image, and the squared embedding distance reached;
 - ``lfw_keyed_carrier/*``: the keyed carrier (F, the whitened rotation under a key, the decoder) at batch 32;
 - ``store/*``: enrolment, verification and 1:N identification at 10^4, 10^5 and 10^6 templates
-  (:mod:`distortion.store.bench`).
+  (:mod:`distortion.store.bench`);
+- ``service/*``: verification at 1, 4 and 16 concurrent clients and identification among 10^5 templates through a
+  real service process on the loopback address (:mod:`distortion.service.bench`).
 
 Prints a table and writes ``bench_out/bench.json``.
 """
@@ -52,6 +54,7 @@ from distortion.objective import Budget, ImageTerm, Objective
 from distortion.objective.losses import squared_distance
 from distortion.paths import lfw_root
 from distortion.precision import autocast, native_bfloat16, trainer_precision
+from distortion.service.bench import measure_service_identify, measure_service_verify
 from distortion.store.bench import lfw_keyed_transform, measure_enrol, measure_identify, measure_verify
 
 PRECISIONS = ("fp32", "bf16")
@@ -273,6 +276,8 @@ CASES = {
     "store/enrol": measure_enrol,
     "store/verify": measure_verify,
     **{f"store/identify_{n}": (lambda n=n: measure_identify(n)) for n in (10_000, 100_000, 1_000_000)},
+    "service/verify": measure_service_verify,
+    "service/identify_100000": measure_service_identify,
 }
 
 
@@ -348,10 +353,21 @@ def main(one: str | None = None, only: str = "", emulated: bool = False) -> None
                 notes += (f" (warm {row['warm_latency_ms_p50']:.2f} / {row['warm_latency_ms_p95']:.2f} ms), "
                           f"{row['index']}, recall@1 vs exact {row['recall_at_1_vs_exact']:.3f}, "
                           f"build {row['build_s']:.0f} s")  # fmt: skip
+        if "in_process_per_s" in row:
+            notes = (f"in process {row['in_process_per_s']:.1f} verifications/s; 16 clients / 1: "
+                     f"{row['speedup_16_over_1']:.2f}x; answered {row['startup_s']:.1f} s after its start")  # fmt: skip
+        if "align_embed_p95_ms" in row:
+            notes = (f"p50 {row['p50_ms']:.0f} ms, p95 {row['p95_ms']:.0f} ms; align + embed p95 "
+                     f"{row['align_embed_p95_ms']:.0f} ms: +{row['p95_over_align_embed_ms']:.0f} ms")  # fmt: skip
         if "seconds_per_image" in row:
             notes = (f"{row['steps_per_image']} steps, {row['seconds_per_image']:.3f} s per image, "
                      f"squared distance {row['squared_distance']:.2e}")  # fmt: skip
-        print(f"{row['case']:<36}{fwd:>15.1f}{train:>13.1f}{row['peak_rss_mib']:>14.0f}  {notes}")
+        memory = row.get("peak_rss_mib", float("nan"))
+        print(f"{row['case']:<36}{fwd:>15.1f}{train:>13.1f}{memory:>14.0f}  {notes}")
+        for level in row.get("levels", []):
+            print(f"  {level['clients']:>2} clients: {level['per_s']:.1f} requests/s, p50 {level['p50_ms']:.0f} ms, "
+                  f"p95 {level['p95_ms']:.0f} ms, p99 {level['p99_ms']:.0f} ms, {level['errors']} errors of "
+                  f"{level['requests']}")  # fmt: skip
     found = ratios(rows)
     if found:
         print(f"\n{'bfloat16 / float32':<36}{'measure':>20}{'ratio':>8}")

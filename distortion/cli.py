@@ -1,7 +1,7 @@
 """Command line: ``distortion fit|validate|test|predict --config ...`` (LightningCLI), ``distortion sweep``,
 the commands that are one function each: ``align``, ``evaluate-backbone``, ``evaluate`` (the report
 of a G), ``distort``, ``privacy`` (attacks, unlinkability, a second recognizer), ``fit-transform`` and ``demo``,
-and the store's verbs."""
+the store's verbs, and the service (``serve``, ``tenant``)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ FUNCTION_COMMANDS = {
     "privacy": "distortion.commands.privacy.privacy",
     "fit-transform": "distortion.commands.fit_transform.fit_transform",
     "demo": "distortion.commands.demo.demo",
+    "serve": "distortion.commands.serve.serve",
+    "tenant": "distortion.commands.serve.Tenant",
 }
 
 

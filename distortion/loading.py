@@ -14,11 +14,13 @@ import torch
 from distortion.deployment.distorter import Distorter
 from distortion.deployment.enrolment import Enrolment
 from distortion.deployment.keyed_model import KeyedModel
+from distortion.deployment.keyed_templates import TemplateTransform
+from distortion.deployment.keys import Key
 from distortion.modules.embedding import load_embedding
 from distortion.modules.generator import load_generator_module
 from distortion.runtime import place
 
-__all__ = ["Deployment", "ModelSource", "load_deployment"]
+__all__ = ["Deployment", "LoadedModel", "ModelSource", "load_deployment", "load_model"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,31 @@ class ModelSource:
 
 
 @dataclass
+class LoadedModel:
+    """The networks of a :class:`ModelSource` and the operating threshold calibrated on training people (``None``
+    where the source holds none): what every :class:`Distorter` of one process shares (the service makes one per
+    tenant key)."""
+
+    embedding: torch.nn.Module
+    generator: torch.nn.Module | None
+    transform: TemplateTransform | None
+    threshold: float | None
+
+    @property
+    def embedding_name(self) -> str:
+        """F's name, recorded by a store and checked on every open."""
+        return type(self.embedding).__name__
+
+    def distorter(self, enrolment: Enrolment, key: Key | None = None) -> Distorter:
+        """A :class:`Distorter` on these networks; keyed ones take ``key`` (default: ``enrolment.key``'s)."""
+        if self.transform is None and (enrolment.key is not None or key is not None):  # never drop a key silently
+            given = enrolment.key or "a key"
+            raise ValueError(f"a key file ({given}) was given, but the model is not keyed: give a keyed carrier's "
+                             "checkpoint or --model.keyed (a keyed model file of distortion fit-transform)")
+        return Distorter(self.embedding, self.generator, enrolment, transform=self.transform, key=key)
+
+
+@dataclass
 class Deployment:
     """What a loaded model gives a verb: the :class:`Distorter`, F's name (recorded by a store) and the operating
     threshold calibrated on training people (``None`` where the source holds none)."""
@@ -54,10 +81,9 @@ class Deployment:
     threshold: float | None
 
 
-def load_deployment(source: ModelSource, device: torch.device, enrolment: Enrolment = Enrolment()) -> Deployment:
-    """Load ``source`` onto ``device`` (each file read once). A keyed checkpoint or ``source.keyed`` makes the
-    deployment keyed, with the key of ``enrolment.key`` (or ``$DISTORTION_KEY_FILE``); its threshold is the keyed
-    model file's, else the keyed checkpoint's. A key file given for a model that is not keyed is refused."""
+def load_model(source: ModelSource, device: torch.device) -> LoadedModel:
+    """Load ``source``'s networks onto ``device``, each file read once. A keyed checkpoint or ``source.keyed``
+    brings a transform; the threshold is the keyed model file's, else the keyed checkpoint's."""
     source.check()
     transform, threshold = None, None
     if source.ckpt is not None:
@@ -72,9 +98,11 @@ def load_deployment(source: ModelSource, device: torch.device, enrolment: Enrolm
     if source.keyed is not None:
         keyed = KeyedModel.load(source.keyed)
         transform, threshold = keyed.transform, keyed.threshold
-    if transform is None and enrolment.key is not None:  # a key that would protect nothing: refuse, never drop it
-        raise ValueError(f"a key file ({enrolment.key}) was given, but the model is not keyed: give a keyed carrier's "
-                         "checkpoint or --model.keyed (a keyed model file of distortion fit-transform)")  # fmt: skip
-    if transform is not None:
-        transform = transform.to(device)
-    return Deployment(Distorter(f, generator, enrolment, transform=transform), type(f).__name__, threshold)
+    return LoadedModel(f, generator, transform.to(device) if transform is not None else None, threshold)
+
+
+def load_deployment(source: ModelSource, device: torch.device, enrolment: Enrolment = Enrolment()) -> Deployment:
+    """:func:`load_model` and its :class:`Distorter` under the key of ``enrolment.key`` (or
+    ``$DISTORTION_KEY_FILE``) where the model is keyed. A key file given for a model that is not keyed is refused."""
+    model = load_model(source, device)
+    return Deployment(model.distorter(enrolment), model.embedding_name, model.threshold)

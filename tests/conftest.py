@@ -100,3 +100,19 @@ def tiny(tmp_path_factory) -> dict:
 def photos() -> list[Path]:
     """Six real LFW photos: the first three people with two images each."""
     return [p for images in people_with_images(3).values() for p in images]
+
+
+REFINE_STEPS = "40"
+
+
+@pytest.fixture(scope="session")
+def keyed_model(tiny, tmp_path_factory) -> Path:
+    """A keyed model file fitted on the tiny LFW (8 axes, the stored-space matcher, calibrated on its 12 images).
+
+    The tiny LFW has too few training images to estimate F's distance on 8 principal axes (the default matcher);
+    the stored-space matcher is what tests of the store and the service need."""
+    out = tmp_path_factory.mktemp("keyed")
+    main(["fit-transform", "--out", str(out / "keyed.pt"), "--components", "8", "--compare", "stored",
+          "--calibrate", "12", "--enrolment.refine_steps", REFINE_STEPS, "--data", str(tiny["root"]),
+          "--cache", str(tiny["out"] / "cache")])  # fmt: skip
+    return out / "keyed.pt"

@@ -67,5 +67,5 @@ def test_every_verb_prints_help_built_from_its_signature(verb: str, capsys) -> N
     assert done.value.code == 0
     text = capsys.readouterr().out
     assert f"usage: distortion {verb}" in text or "usage:" in text
-    takes_a_model = verb in ("evaluate", "privacy", "distort", "enrol", "verify", "identify")
+    takes_a_model = verb in ("evaluate", "privacy", "distort", "enrol", "verify", "identify", "serve")
     assert ("--model.ckpt" in text and "--model.keyed" in text) is takes_a_model, verb

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -24,6 +25,7 @@ __all__ = [
     "AlignedFace",
     "DlibAligner",
     "ImageReadError",
+    "ImageTooLargeError",
     "MTCNNAligner",
     "NoFaceError",
     "align_photo",
@@ -41,23 +43,35 @@ class ImageReadError(ValueError):
     """A file that cannot be used as a photo; the message is the reason recorded in the index."""
 
 
+class ImageTooLargeError(ImageReadError):
+    """An image of more pixels than the reader allows (a decompression bomb, or a photo far beyond need)."""
+
+
 class NoFaceError(ValueError):
     """A photo in which no face was found."""
 
 
-def read_rgb(path: str | Path) -> tuple[np.ndarray, str]:
-    """Read an image as ``(H, W, 3)`` uint8 RGB and a note on any conversion ('' when none).
+def read_rgb(path: str | Path | BinaryIO, max_pixels: int | None = None) -> tuple[np.ndarray, str]:
+    """Read an image (a path or an open file) as ``(H, W, 3)`` uint8 RGB and a note on any conversion ('' when
+    none). ``max_pixels`` refuses larger images from their header, before anything is decoded (a decompression
+    bomb is a small file that decodes to a huge image).
 
     Raises:
-        ImageReadError: not an image, corrupt or truncated, or smaller than 32 px on a side.
+        ImageReadError: not an image, corrupt or truncated, smaller than 32 px on a side, or over ``max_pixels``.
     """
     try:
         with Image.open(path) as image:
+            if max_pixels is not None and image.width * image.height > max_pixels:
+                raise ImageTooLargeError(f"too large: {image.width}x{image.height} px, at most {max_pixels:,} pixels")
             image.load()
             mode = image.mode
             rgb = image.convert("RGB")
+    except ImageReadError:
+        raise
     except UnidentifiedImageError:
         raise ImageReadError("not an image") from None
+    except Image.DecompressionBombError as error:
+        raise ImageTooLargeError(f"too large: {error}") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageReadError(f"corrupt image: {error}") from None
     if min(rgb.size) < MIN_IMAGE_SIDE:
@@ -171,14 +185,17 @@ def make_aligner(name: str, fast: bool = False) -> DlibAligner | MTCNNAligner:
     return DlibAligner(fast=fast) if name == "dlib" else ALIGNERS[name]()
 
 
-def align_photo(path: str | Path, aligner: DlibAligner | MTCNNAligner, require_face: bool = False) -> AlignedFace:
+def align_photo(
+    path: str | Path | BinaryIO, aligner: DlibAligner | MTCNNAligner, require_face: bool = False,
+    max_pixels: int | None = None,
+) -> AlignedFace:  # fmt: skip
     """The one way a photo file becomes an aligned chip: read (:func:`read_rgb`), find the face, cut the chip.
 
     Raises:
         ImageReadError: the file is no usable photo (the reason, without the path).
         NoFaceError: ``require_face`` and no face was found (a centred crop would have been cut).
     """
-    image, note = read_rgb(path)
+    image, note = read_rgb(path, max_pixels)
     face = aligner(image)
     if require_face and face.method == "centre":
         raise NoFaceError("no face found (take a photo with the face in view)")

@@ -138,6 +138,13 @@ def aligned_local_correlation(
     return _weighted_root(r2, var_x, power)
 
 
+def _window_means(t: Tensor, h: int, w: int) -> Tensor:
+    """The mean of every ``(h, w)`` window of ``t`` ``(B, C, H, W)`` (stride 1), as two one-dimensional means:
+    the same numbers as one ``(h, w)`` average pool, several times faster on a CPU."""
+    rows = torch.nn.functional.avg_pool2d(t, (h, 1), stride=1)
+    return torch.nn.functional.avg_pool2d(rows, (1, w), stride=1)
+
+
 def shifted_pearson(x: Tensor, y: Tensor, max_shift: int) -> Tensor:
     """:func:`pearson` of ``x`` with ``y`` translated by every ``(dy, dx)`` of at most ``max_shift``
     pixels (edges replicated), ``(B, (2 * max_shift + 1) ** 2)``; all shifts at once as one grouped
@@ -151,8 +158,8 @@ def shifted_pearson(x: Tensor, y: Tensor, max_shift: int) -> Tensor:
         padded.reshape(1, b * c, h + 2 * m, w + 2 * m), xc.reshape(b * c, 1, h, w), groups=b * c
     )
     dot = dot.reshape(b, c, -1).sum(1)
-    sum_y = torch.nn.functional.avg_pool2d(padded, (h, w), stride=1).reshape(b, c, -1).sum(1) * (h * w)
-    sum_yy = torch.nn.functional.avg_pool2d(padded * padded, (h, w), stride=1).reshape(b, c, -1).sum(1) * (h * w)
+    sum_y = _window_means(padded, h, w).reshape(b, c, -1).sum(1) * (h * w)
+    sum_yy = _window_means(padded * padded, h, w).reshape(b, c, -1).sum(1) * (h * w)
     var_y = (sum_yy - sum_y * sum_y / n).clamp_min(0)
     return dot / torch.sqrt(xc.pow(2).flatten(1).sum(1, keepdim=True) * var_y + _EPS)
 

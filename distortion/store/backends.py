@@ -2,8 +2,9 @@
 
 - :class:`EmbeddedStore` (the default, a path or ``sqlite:///path``): SQLite records with a FAISS index.
 - :class:`MilvusStore` (``milvus://host:port`` for a Milvus server or cluster, ``milvus-lite:///file.db``
-  for Milvus Lite, a real Milvus in-process): templates and ids in a Milvus collection, carriers as PNG
-  files beside it (written before the row, so a row never points at a missing file).
+  for Milvus Lite, a real Milvus in-process): templates and ids in a Milvus collection, carriers as PNG files
+  beside it or in PostgreSQL (``?carriers=postgresql://...``: every machine reaches them), each written before its
+  row, so that a row never points at a missing carrier.
 
 Scores are :func:`~distortion.metrics.verification.pair_scores`, ``1 / (1 + distance)``, against the store's
 threshold; a matcher that compares elsewhere than the stored space passes ``rescore`` to :meth:`Store.search`,
@@ -13,7 +14,6 @@ fingerprint; the caller checks it before any comparison.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -22,6 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
+from distortion.store.carriers import open_carriers
 from distortion.store.faiss_index import FaissIndex
 from distortion.store.records import StoreMeta, StoreMismatchError, open_records
 from distortion.store.threads import single_threaded
@@ -75,6 +76,8 @@ class Store(Protocol):
     ) -> list[int]: ...
 
     def templates(self, person: str) -> np.ndarray: ...
+
+    def carriers(self, person: str) -> list[bytes]: ...
 
     def search(self, probes: np.ndarray, k: int, rescore: Rescore | None = None) -> list[list[tuple[str, float]]]: ...
 
@@ -134,8 +137,16 @@ class EmbeddedStore:
         found = self.records.persons_of(row_ids)
         return [found[int(i)] for i in row_ids]
 
+    def carriers(self, person: str) -> list[bytes]:
+        return self.records.carriers(person)
+
     def revoke(self, person: str) -> int:
-        return self.records.revoke(person)
+        """Erase ``person``'s records, then rewrite the index file without their templates."""
+        revoked = self.records.revoke(person)
+        if revoked:
+            self.index.refresh()
+            self.index.save()
+        return revoked
 
     def people(self) -> list[dict]:
         return self.records.people()
@@ -151,14 +162,13 @@ class EmbeddedStore:
 class MilvusStore:
     """The same interface on Milvus: one collection of (id, person, template, fingerprint, times, carrier file)."""
 
-    def __init__(self, uri: str, meta: StoreMeta, collection: str = "carriers", carriers_dir: str | Path | None = None):
+    def __init__(self, uri: str, meta: StoreMeta, collection: str = "carriers", carriers: str | None = None):
         from pymilvus import DataType, MilvusClient
 
         self.client = MilvusClient(uri=uri)
         self.collection = collection
         local = not uri.startswith("http")
-        self.carriers_dir = Path(carriers_dir or (Path(uri).with_suffix(".carriers") if local else "carriers"))
-        self.carriers_dir.mkdir(parents=True, exist_ok=True)
+        self.carrier_store = open_carriers(carriers or str(Path(uri).with_suffix(".carriers") if local else "carriers"))
         if not self.client.has_collection(collection):
             schema = self.client.create_schema(auto_id=True)
             schema.add_field("rowid", DataType.INT64, is_primary=True)
@@ -172,6 +182,7 @@ class MilvusStore:
             self.client.create_collection(collection, schema=schema, index_params=index)
         self.meta = self._meta(meta, DataType)
         self.meta.check(meta)
+        self.client.load_collection(collection)  # a collection another process made starts released
 
     def _meta(self, meta: StoreMeta, types) -> StoreMeta:
         """The store's meta from its one-row meta collection (written when the store is made)."""
@@ -185,18 +196,16 @@ class MilvusStore:
             index.add_index("unused", index_type="FLAT", metric_type="L2")
             self.client.create_collection(name, schema=schema, index_params=index)
             self.client.insert(name, [{"key": 0, "meta": json.dumps(meta.__dict__), "unused": [0.0, 0.0]}])
+        self.client.load_collection(name)
         rows = self.client.query(name, filter="key == 0", output_fields=["meta"])
         return StoreMeta(**json.loads(rows[0]["meta"])) if rows else meta
 
     def enrol(self, person: str, carriers: list[bytes], templates: np.ndarray, fingerprint: str | None) -> list[int]:
         rows = []
         for png, template in zip(carriers, templates):
-            name = hashlib.sha256(png).hexdigest()[:32] + ".png"
-            tmp = self.carriers_dir / (name + ".tmp")
-            tmp.write_bytes(png)
-            tmp.replace(self.carriers_dir / name)
             rows.append({"person": person, "template": np.asarray(template, np.float32).tolist(),
-                         "fingerprint": fingerprint or "", "enrolled_at": time.time(), "carrier": name})  # fmt: skip
+                         "fingerprint": fingerprint or "", "enrolled_at": time.time(),
+                         "carrier": self.carrier_store.put(png)})  # fmt: skip
         result = self.client.insert(self.collection, rows)
         return [int(i) for i in result["ids"]]
 
@@ -224,10 +233,16 @@ class MilvusStore:
                 out.append(_top_people(scores, lambda chunk, persons=persons: [persons[i] for i in chunk], k))
         return out
 
+    def carriers(self, person: str) -> list[bytes]:
+        rows = self._query(f"person == {json.dumps(person)}", ["rowid", "carrier"])
+        return [self.carrier_store.get(r["carrier"]) for r in sorted(rows, key=lambda r: r["rowid"])]
+
     def revoke(self, person: str) -> int:
-        rows = self._query(f"person == {json.dumps(person)}", ["rowid"])
+        """Delete ``person``'s rows, then their carriers (Milvus drops the deleted rows at its compaction)."""
+        rows = self._query(f"person == {json.dumps(person)}", ["rowid", "carrier"])
         if rows:
             self.client.delete(self.collection, ids=[r["rowid"] for r in rows])
+            self.carrier_store.delete([r["carrier"] for r in rows])
         return len(rows)
 
     def people(self) -> list[dict]:
@@ -246,31 +261,36 @@ class MilvusStore:
 
     def close(self) -> None:
         self.client.close()
+        self.carrier_store.close()
 
 
-def _where(url: str) -> tuple[str, str]:
-    """``(backend, location)`` of a store URL."""
+def _where(url: str) -> tuple[str, str, str | None]:
+    """``(backend, location, where a Milvus store's carriers go)`` of a store URL."""
+    url, _, query = url.partition("?carriers=")
     if url.startswith("milvus-lite://"):
-        return "milvus", url.removeprefix("milvus-lite://")
+        return "milvus", url.removeprefix("milvus-lite://"), query or None
     if url.startswith("milvus://"):
-        return "milvus", "http://" + url.removeprefix("milvus://")
+        return "milvus", "http://" + url.removeprefix("milvus://"), query or None
+    if query:
+        raise ValueError(f"?carriers= is for a Milvus store; {url!r} keeps its carriers in SQLite")
     if "://" in url and not url.startswith("sqlite://"):
         raise ValueError(f"unknown store URL {url!r}: use a path, sqlite:///path, milvus-lite:///file.db or "
                          "milvus://host:port")  # fmt: skip
-    return "sqlite", url.removeprefix("sqlite://")
+    return "sqlite", url.removeprefix("sqlite://"), None
 
 
 def open_store(url: str, meta: StoreMeta) -> EmbeddedStore | MilvusStore:
     """The store at ``url`` (made with ``meta`` when new): a path or ``sqlite:///path`` (embedded),
-    ``milvus-lite:///file.db``, ``milvus://host:port``."""
-    backend, where = _where(url)
-    return MilvusStore(where, meta) if backend == "milvus" else EmbeddedStore(where, meta)
+    ``milvus-lite:///file.db``, ``milvus://host:port``; a Milvus URL may end in ``?carriers=postgresql://...`` (or a
+    folder) to keep the carriers there (:mod:`distortion.store.carriers`)."""
+    backend, where, carriers = _where(url)
+    return MilvusStore(where, meta, carriers=carriers) if backend == "milvus" else EmbeddedStore(where, meta)
 
 
 def open_existing_store(url: str) -> EmbeddedStore | MilvusStore:
     """The store at ``url`` with the meta it was made with (for revoke and list, which need no F); a missing
     store raises :class:`FileNotFoundError`."""
-    backend, where = _where(url)
+    backend, where, _ = _where(url)
     if backend == "sqlite":
         if not Path(where).is_file():
             raise FileNotFoundError(f"no store at {url}: enrol someone first")
@@ -282,6 +302,8 @@ def open_existing_store(url: str) -> EmbeddedStore | MilvusStore:
 
         client = MilvusClient(uri=where)
         found = client.has_collection("carriers_meta")
+        if found:
+            client.load_collection("carriers_meta")
         rows = client.query("carriers_meta", filter="key == 0", output_fields=["meta"]) if found else []
         client.close()
         meta = StoreMeta(**json.loads(rows[0]["meta"])) if rows else None

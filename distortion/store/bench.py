@@ -38,7 +38,16 @@ from distortion.store.backends import EmbeddedStore, Rescore
 from distortion.store.records import StoreMeta
 from distortion.store.system import BiometricSystem, matched_scores
 
-__all__ = ["lfw_keyed_transform", "measure_enrol", "measure_identify", "measure_verify"]
+__all__ = [
+    "f_distribution",
+    "fill_store",
+    "keyed_templates",
+    "lfw_keyed_transform",
+    "measure_enrol",
+    "measure_identify",
+    "measure_verify",
+    "synthetic_people",
+]
 
 THRESHOLD = 0.69  # the calibrated keyed threshold of docs/keyed.md; only the duplicate check reads it here
 
@@ -102,7 +111,7 @@ def measure_verify(people: int = 16) -> dict:
             "latency_ms_p95": float(np.quantile(ms, 0.95)), "peak_rss_mib": _peak_rss_mib()}  # fmt: skip
 
 
-def _f_distribution(chips: int = 384) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def f_distribution(chips: int = 384) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean, covariance of dlib's embeddings of real LFW chips, and the covariance of genuine differences."""
     from distortion.faces.alignment import align_photo, make_aligner
     from distortion.imaging.image_io import chips_to_tensor
@@ -126,20 +135,48 @@ def _timed_searches(store: EmbeddedStore, probes: np.ndarray, rescore: Rescore |
     return found, times
 
 
-def measure_identify(size: int, probes: int = 1000, seed: int = 0) -> dict:
-    """1:N latency (p50, p95) and recall@1 against exact search among ``size`` keyed templates."""
-    rng = np.random.default_rng(seed)
-    mean, cov, within = _f_distribution()
+def synthetic_people(size: int, probes: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                               np.ndarray]:  # fmt: skip
+    """``size`` people's templates drawn from F's distribution (:func:`f_distribution`), ``probes`` of them moved by
+    the within-person spread of real genuine pairs, which people those are, and 20,000 draws to fit a transform on."""
+    mean, cov, within = f_distribution()
     values, vectors = np.linalg.eigh(cov - within)  # between-person covariance, clipped to be semi-definite
     between = (vectors * values.clip(0)) @ vectors.T
     centres = rng.multivariate_normal(mean, between, size=size, method="eigh")
     fitting = rng.multivariate_normal(mean, cov, 20_000, method="eigh")
+    chosen = rng.choice(size, probes, replace=False)
+    probe = centres[chosen] + rng.multivariate_normal(np.zeros(len(mean)), within, size=probes, method="eigh")
+    return centres, probe, chosen, fitting
+
+
+def keyed_templates(templates: np.ndarray, transform: WhitenedRotation, key) -> np.ndarray:
+    """``T_k`` of ``templates`` ``(N, 128)``, float32, in blocks."""
+    blocks = np.array_split(templates, max(1, len(templates) // 20_000))
+    return np.concatenate([transform(torch.from_numpy(b), key).float().numpy() for b in blocks])
+
+
+def fill_store(store: EmbeddedStore, keyed: np.ndarray, fingerprint: str) -> float:
+    """Write ``keyed`` templates as people ``p0, p1, ...`` (no carrier) straight into SQLite and build the index;
+    the seconds it took."""
+    start = time.perf_counter()
+    top = store.records.state()[0]
+    for block in np.array_split(np.arange(len(keyed)), max(1, len(keyed) // 50_000)):
+        store.records.db.execute("BEGIN")
+        store.records.db.executemany(
+            "INSERT INTO records (rowid, person, carrier, template, fingerprint, enrolled_at) VALUES (?,?,?,?,?,?)",
+            ((top + int(i) + 1, f"p{i}", b"", keyed[i].tobytes(), fingerprint, 0.0) for i in block),
+        )
+        store.records.db.execute("COMMIT")
+    store.index.refresh()  # the index built from SQLite
+    return time.perf_counter() - start
+
+
+def measure_identify(size: int, probes: int = 1000, seed: int = 0) -> dict:
+    """1:N latency (p50, p95) and recall@1 against exact search among ``size`` keyed templates."""
+    centres, probe, chosen, fitting = synthetic_people(size, probes, np.random.default_rng(seed))
     transform = lfw_keyed_transform().fit(torch.from_numpy(fitting))
     key = generate_key()
-    keyed = np.concatenate([transform(torch.from_numpy(c), key).float().numpy() for c in np.array_split(centres, 50)])
-    chosen = rng.choice(size, probes, replace=False)
-    probe = centres[chosen] + rng.multivariate_normal(np.zeros(128), within, size=probes, method="eigh")
-    probe = transform(torch.from_numpy(probe), key).float().numpy()
+    keyed, probe = keyed_templates(centres, transform, key), keyed_templates(probe, transform, key)
 
     def matched(t: torch.Tensor) -> torch.Tensor:
         return transform.matched(t, key).float()
@@ -148,16 +185,7 @@ def measure_identify(size: int, probes: int = 1000, seed: int = 0) -> dict:
     meta = StoreMeta("dlib", 128, "whitened_rotation", key.fingerprint, THRESHOLD)
     with tempfile.TemporaryDirectory() as tmp:
         store = EmbeddedStore(Path(tmp) / "store.db", meta)
-        start = time.perf_counter()
-        for block in np.array_split(np.arange(size), max(1, size // 50_000)):
-            store.records.db.execute("BEGIN")
-            store.records.db.executemany(
-                "INSERT INTO records (rowid, person, carrier, template, fingerprint, enrolled_at) VALUES (?,?,?,?,?,?)",
-                ((int(i) + 1, f"p{i}", b"", keyed[i].tobytes(), key.fingerprint, 0.0) for i in block),
-            )
-            store.records.db.execute("COMMIT")
-        store.index.refresh()  # the index built from SQLite
-        build = time.perf_counter() - start
+        build = fill_store(store, keyed, key.fingerprint)
         found, times = _timed_searches(store, probe, rescore)  # the first pass, right after the build
         _, warm = _timed_searches(store, probe, rescore)  # the same probes again: a store that has been serving
         exact = faiss.IndexFlatL2(128)  # exhaustive search where the matcher compares

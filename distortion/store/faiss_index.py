@@ -9,6 +9,7 @@ rebuilt from SQLite otherwise. SQLite is always the copy that counts.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import faiss
@@ -53,10 +54,11 @@ class FaissIndex:
         """Write the index and its stamp beside the database (a cache; rebuilt when missing or stale)."""
         if self.path is None or self.index is None:
             return
-        tmp = self.path.with_suffix(".tmp")
-        faiss.write_index(self.index, str(tmp))
-        tmp.replace(self.path)
-        self.path.with_suffix(".stamp").write_text(json.dumps(list(self.stamp)))
+        for suffix, write in ((".faiss", lambda tmp: faiss.write_index(self.index, str(tmp))),
+                              (".stamp", lambda tmp: tmp.write_text(json.dumps(list(self.stamp))))):  # fmt: skip
+            tmp = self.path.with_suffix(f"{suffix}.{os.getpid()}.tmp")  # several processes may save at once
+            write(tmp)
+            tmp.replace(self.path.with_suffix(suffix))
 
     def refresh(self) -> None:
         """Bring the index up to the records: add new rows, or rebuild after a revocation."""

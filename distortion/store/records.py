@@ -1,10 +1,14 @@
 """The records of a biometric store in SQLite (WAL): one row per enrolled carrier, one transaction each.
 
-A row holds the id, the carrier as PNG bytes, its template F(stored) (float32), the key's fingerprint,
-the enrolment time, and the revocation time once revoked. The store's ``meta`` table says which F,
-transform and threshold every row was made with; a store opened with another F fails at once.
-Photos are never stored. SQLite commits a row whole or not at all, so a process killed mid-batch
-leaves every committed row and no half one; concurrent writers wait for each other (busy timeout).
+A row holds the id, the carrier as PNG bytes, its template F(stored) (float32), the key's fingerprint and
+the enrolment time. The store's ``meta`` table says which F, transform and threshold every row was made with;
+a store opened with another F fails at once. Photos are never stored. SQLite commits a row whole or not at all,
+so a process killed mid-batch leaves every committed row and no half one; concurrent writers wait for each other
+(busy timeout).
+
+Revocation erases: a revoked person's rows are deleted with ``secure_delete`` on (SQLite overwrites the freed
+content with zeros) and the write-ahead log is checkpointed and truncated, so that no byte of their carriers or
+templates stays in the database's files; what remains is a tombstone (id, fingerprint, how many records, when).
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ INSERT OR IGNORE INTO counters VALUES ('revocations', 0);
 CREATE TRIGGER IF NOT EXISTS count_revocations AFTER UPDATE OF revoked_at ON records
     WHEN OLD.revoked_at IS NULL AND NEW.revoked_at IS NOT NULL
     BEGIN UPDATE counters SET value = value + 1 WHERE name = 'revocations'; END;
+CREATE TRIGGER IF NOT EXISTS count_erasures AFTER DELETE ON records
+    BEGIN UPDATE counters SET value = value + 1 WHERE name = 'revocations'; END;
+CREATE TABLE IF NOT EXISTS tombstones (
+    person TEXT NOT NULL, fingerprint TEXT, records INTEGER NOT NULL, revoked_at REAL NOT NULL
+);
 """
 
 
@@ -77,10 +86,14 @@ class Records:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.db = sqlite3.connect(path, timeout=60, isolation_level=None)
+        # one connection per process; a caller that shares it between threads serialises its use (the service
+        # holds a lock per store)
+        self.db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA secure_delete=ON")
         self.db.executescript(SCHEMA)
+        self._erase(self.db.execute("SELECT DISTINCT person FROM records WHERE revoked_at IS NOT NULL").fetchall())
 
     def close(self) -> None:
         self.db.close()
@@ -123,11 +136,34 @@ class Records:
         return ids
 
     def revoke(self, person: str) -> int:
-        """Mark every live record of ``person`` revoked; returns how many."""
-        cursor = self.db.execute(
-            "UPDATE records SET revoked_at = ? WHERE person = ? AND revoked_at IS NULL", (time.time(), person)
-        )
-        return cursor.rowcount
+        """Erase every record of ``person`` (a tombstone stays); returns how many live records there were."""
+        return self._erase([(person,)])
+
+    def _erase(self, people: list[tuple[str]]) -> int:
+        """Delete the rows of ``people`` in one transaction, leave their tombstones, and truncate the log.
+
+        Rows that an older store only marked revoked are erased too (at open, and with the person's live ones)."""
+        if not people:
+            return 0
+        live = 0
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for (person,) in people:
+                groups = self.db.execute(
+                    "SELECT fingerprint, SUM(revoked_at IS NULL), COUNT(*) FROM records WHERE person = ? "
+                    "GROUP BY fingerprint", (person,),
+                ).fetchall()  # fmt: skip
+                for fingerprint, alive, total in groups:
+                    self.db.execute("INSERT INTO tombstones VALUES (?, ?, ?, ?)",
+                                    (person, fingerprint, total, time.time()))  # fmt: skip
+                    live += alive
+                self.db.execute("DELETE FROM records WHERE person = ?", (person,))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return live
 
     def live(self, person: str | None = None, after: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Row ids, templates ``(N, D)`` float32 and ids of live records (of ``person``; row id > ``after``)."""
@@ -150,12 +186,31 @@ class Records:
         return int(top or 0), int(revoked)
 
     def people(self) -> list[dict]:
-        rows = self.db.execute(
-            "SELECT person, COUNT(*), MIN(enrolled_at), fingerprint, SUM(revoked_at IS NOT NULL) FROM records "
-            "GROUP BY person, fingerprint ORDER BY person"
+        """One entry per (id, fingerprint): ``records`` ever enrolled, how many of them were ``revoked``."""
+        live = self.db.execute(
+            "SELECT person, fingerprint, COUNT(*), MIN(enrolled_at) FROM records GROUP BY person, fingerprint"
         ).fetchall()
-        return [{"id": p, "records": n, "enrolled_at": t, "fingerprint": f, "revoked": int(r)}
-                for p, n, t, f, r in rows]  # fmt: skip
+        revoked = self.db.execute(
+            "SELECT person, fingerprint, SUM(records), MAX(revoked_at) FROM tombstones GROUP BY person, fingerprint"
+        ).fetchall()
+        people: dict[tuple, dict] = {}
+        for person, fingerprint, n, enrolled_at in live:
+            people[person, fingerprint] = {"id": person, "records": n, "enrolled_at": enrolled_at,
+                                           "fingerprint": fingerprint, "revoked": 0}  # fmt: skip
+        for person, fingerprint, n, revoked_at in revoked:
+            entry = people.setdefault((person, fingerprint), {"id": person, "records": 0, "enrolled_at": None,
+                                                             "fingerprint": fingerprint, "revoked": 0})  # fmt: skip
+            entry["records"] += n
+            entry["revoked"] += n
+            entry["revoked_at"] = revoked_at
+        return sorted(people.values(), key=lambda p: (p["id"], p["fingerprint"] or ""))
+
+    def carriers(self, person: str) -> list[bytes]:
+        """The PNG carriers of ``person``'s live records, oldest first."""
+        rows = self.db.execute(
+            "SELECT carrier FROM records WHERE person = ? AND revoked_at IS NULL ORDER BY rowid", (person,)
+        )
+        return [row[0] for row in rows.fetchall()]
 
     def persons_of(self, rowids: np.ndarray) -> dict[int, str]:
         if len(rowids) == 0:

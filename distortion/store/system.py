@@ -14,6 +14,7 @@ import io
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -22,7 +23,14 @@ from PIL import Image
 from distortion.backbones import require_face_backbone
 from distortion.deployment.distorter import Distorter
 from distortion.deployment.enrolment import Enrolment
-from distortion.faces.alignment import ImageReadError, NoFaceError, align_photo, make_aligner
+from distortion.faces.alignment import (
+    DlibAligner,
+    ImageReadError,
+    MTCNNAligner,
+    NoFaceError,
+    align_photo,
+    make_aligner,
+)
 from distortion.imaging.image_io import chips_to_tensor, tensor_to_chips
 from distortion.loading import ModelSource, load_deployment
 from distortion.metrics.verification import pair_scores
@@ -30,7 +38,7 @@ from distortion.runtime import resolve_device
 from distortion.store.backends import DuplicateError, Rescore, UnknownIdError, open_store
 from distortion.store.records import StoreMeta
 
-__all__ = ["BiometricSystem", "NoFaceError", "matched_scores", "open_system"]
+__all__ = ["BiometricSystem", "NoFaceError", "align_photos", "check_id", "embed_chips", "matched_scores", "open_system"]
 
 DEFAULT_THRESHOLD = 1 / (1 + 0.6)  # dlib's distance 0.6 as a score, for stores without a calibrated threshold
 
@@ -39,6 +47,32 @@ def _png(chip: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(chip.squeeze(-1) if chip.shape[-1] == 1 else chip).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def align_photos(
+    photos: Sequence[str | Path | BinaryIO], aligner: DlibAligner | MTCNNAligner, max_pixels: int | None = None
+) -> torch.Tensor:
+    """Aligned chips ``(N, 3, S, S)`` of ``photos`` (paths, or open files with a ``name``); a corrupt file, one of
+    more than ``max_pixels``, or a photo without a face raises, naming the photo."""
+    chips = []
+    for photo in photos:
+        try:
+            chips.append(align_photo(photo, aligner, require_face=True, max_pixels=max_pixels).chip)
+        except (ImageReadError, NoFaceError) as error:
+            raise type(error)(f"{getattr(photo, 'name', photo)}: {error}") from None
+    return chips_to_tensor(np.stack(chips))
+
+
+def embed_chips(embedding: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """F of aligned chips ``(N, 3, S, S)`` on F's device, float32 on the CPU."""
+    with torch.no_grad():
+        return embedding(x.to(next(embedding.parameters()).device)).float().cpu()
+
+
+def check_id(person: str) -> None:
+    """A person's id is 1 to 512 characters."""
+    if not isinstance(person, str) or not person or len(person) > 512:
+        raise ValueError(f"an id is 1 to 512 characters, got {person!r}")
 
 
 def matched_scores(
@@ -84,21 +118,32 @@ class BiometricSystem:
     def device(self) -> torch.device:
         return next(self.distorter.embedding.parameters()).device
 
-    def align(self, photos: Sequence[str | Path]) -> torch.Tensor:
-        """Aligned chips ``(N, 3, S, S)`` of ``photos``; a corrupt file or a photo without a face raises."""
-        chips = []
-        for photo in photos:
-            try:
-                chips.append(align_photo(photo, self.aligner, require_face=True).chip)
-            except (ImageReadError, NoFaceError) as error:
-                raise type(error)(f"{photo}: {error}") from None
-        return chips_to_tensor(np.stack(chips))
+    def align(self, photos: Sequence[str | Path | BinaryIO]) -> torch.Tensor:
+        """:func:`align_photos` with this store's aligner."""
+        return align_photos(photos, self.aligner)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """:func:`embed_chips` through this store's F."""
+        return embed_chips(self.distorter.embedding, x)
+
+    def carriers(self, x: torch.Tensor, emb: torch.Tensor, batch_size: int = 32) -> tuple[torch.Tensor, np.ndarray]:
+        """The stored images ``(N, 3, S, S)`` of chips ``x`` whose F is ``emb``, and their templates F(stored)."""
+        stored, templates = [], []
+        with torch.no_grad():
+            for xb, eb in zip(x.split(batch_size), emb.split(batch_size)):
+                carriers = self.distorter(xb.to(self.device), target=eb.to(self.device))
+                stored.append(carriers.cpu())
+                templates.append(self.distorter.embedding(carriers).float().cpu())
+        return torch.cat(stored), torch.cat(templates).numpy()
+
+    def probe(self, emb: torch.Tensor) -> np.ndarray:
+        """What the matcher compares stored templates with, for F of fresh photos: ``T_k(F(x))`` (F(x) unkeyed)."""
+        with torch.no_grad():
+            return self.distorter.probe(emb.to(self.device).float()).float().cpu().numpy()
 
     def probes(self, photos: Sequence[str | Path]) -> np.ndarray:
-        """What the matcher compares stored templates with: ``T_k(F(photo))`` (F(photo) unkeyed)."""
-        x = self.align(photos).to(self.device)
-        with torch.no_grad():
-            return self.distorter.probe(self.distorter.embedding(x).float()).float().cpu().numpy()
+        """:meth:`probe` of photos."""
+        return self.probe(self.embed(self.align(photos)))
 
     def _matched(self, templates: torch.Tensor) -> torch.Tensor:
         return self.distorter.matched(templates.to(self.device)).cpu()
@@ -114,19 +159,27 @@ class BiometricSystem:
         """The ``top`` people of each keyed probe, best first, scored as the matcher scores."""
         return self.store.search(probes, top, self.rescore)
 
-    def identify(self, photo: str | Path, top: int = 5) -> dict:
-        """``{"top": [{"id", "score"}, ...], "match": id or None}`` for one photo."""
-        hits = self.search(self.probes([photo]), top)[0]
+    def identify_probe(self, probe: np.ndarray, top: int = 5) -> dict:
+        """``{"top": [{"id", "score"}, ...], "match": id or None, "threshold"}`` for one keyed probe ``(D,)``."""
+        hits = self.search(probe[None], top)[0]
         match = hits[0][0] if hits and hits[0][1] >= self.threshold else None
         return {"top": [{"id": p, "score": s} for p, s in hits], "match": match, "threshold": self.threshold}
 
-    def verify(self, person: str, photo: str | Path) -> tuple[bool, float]:
-        """Whether ``photo`` is ``person`` (the best score over the person's live records) and the score."""
+    def identify(self, photo: str | Path, top: int = 5) -> dict:
+        """:meth:`identify_probe` of one photo."""
+        return self.identify_probe(self.probes([photo])[0], top)
+
+    def verify_probe(self, person: str, probe: np.ndarray) -> tuple[bool, float]:
+        """Whether keyed ``probe`` ``(D,)`` is ``person`` (the best score over their live records), and the score."""
         templates = self.store.templates(person)
         if len(templates) == 0:
             raise UnknownIdError(f"no live record for id {person!r} in this store")
-        score = float(matched_scores(self._matched, self.probes([photo])[0], templates).max())
+        score = float(matched_scores(self._matched, probe, templates).max())
         return score >= self.threshold, score
+
+    def verify(self, person: str, photo: str | Path) -> tuple[bool, float]:
+        """:meth:`verify_probe` of one photo."""
+        return self.verify_probe(person, self.probes([photo])[0])
 
     def enrol(self, person: str, photos: Sequence[str | Path]) -> dict:
         """Align, check for duplicates, make the carriers and store them with their templates, in one transaction."""
@@ -142,8 +195,7 @@ class BiometricSystem:
         (``strict``: raised, before anything of that person is written) and reported with the reason.
         ``check_duplicates=False`` skips the duplicate check (an import of people known to be distinct)."""
         for person in people:
-            if not person or len(person) > 512:
-                raise ValueError(f"an id is 1 to 512 characters, got {person!r}")
+            check_id(person)
         chips, owners, results = [], [], []
         for person, photos in people.items():
             try:
@@ -156,34 +208,37 @@ class BiometricSystem:
         if not chips:
             return results
         x = torch.cat(chips)
-        emb, stored, templates = [], [], []
-        with torch.no_grad():
-            for batch in x.split(batch_size):
-                batch = batch.to(self.device)
-                e = self.distorter.embedding(batch).float()
-                carriers = self.distorter(batch, target=e)
-                emb.append(e)
-                stored.append(carriers.cpu())
-                templates.append(self.distorter.embedding(carriers).float().cpu())
-        probes = self.distorter.probe(torch.cat(emb)).float().cpu().numpy()
-        stored_all, templates_all = torch.cat(stored), torch.cat(templates).numpy()
+        emb = torch.cat([self.embed(batch) for batch in x.split(batch_size)])
+        stored_all, templates_all = self.carriers(x, emb, batch_size)
+        probes = self.probe(emb)
         start = 0
         for person, person_chips in zip(owners, chips):
             rows = slice(start, start + len(person_chips))
             start += len(person_chips)
-            duplicate = self.duplicate(person, probes[rows]) if check_duplicates else None
-            if duplicate is not None:
-                message = (
-                    f"this face is already enrolled as {duplicate[0]!r} (score {duplicate[1]:.3f}); nothing was stored"
-                )
+            try:
+                results.append(self.store_person(person, stored_all[rows], templates_all[rows], probes[rows],
+                                                 check_duplicates))  # fmt: skip
+            except DuplicateError as error:
                 if strict:
-                    raise DuplicateError(message)
-                results.append({"id": person, "refused": message})
-                continue
-            carriers = [_png(chip) for chip in tensor_to_chips(stored_all[rows])]
-            ids = self.store.enrol(person, carriers, templates_all[rows], self.distorter.fingerprint)
-            results.append({"id": person, "records": ids, "fingerprint": self.distorter.fingerprint})
+                    raise
+                results.append({"id": person, "refused": str(error)})
         return results
+
+    def store_person(
+        self, person: str, stored: torch.Tensor, templates: np.ndarray, probes: np.ndarray,
+        check_duplicates: bool = True,
+    ) -> dict:  # fmt: skip
+        """Store one person's carriers ``stored`` ``(N, 3, S, S)`` with their ``templates`` in one transaction,
+        after the duplicate check on their photos' keyed ``probes`` (:class:`DuplicateError`, nothing stored)."""
+        check_id(person)
+        duplicate = self.duplicate(person, probes) if check_duplicates else None
+        if duplicate is not None:
+            raise DuplicateError(
+                f"this face is already enrolled as {duplicate[0]!r} (score {duplicate[1]:.3f}); nothing was stored"
+            )
+        carriers = [_png(chip) for chip in tensor_to_chips(stored)]
+        ids = self.store.enrol(person, carriers, templates, self.distorter.fingerprint)
+        return {"id": person, "records": ids, "fingerprint": self.distorter.fingerprint}
 
     def nearest_other(self, person: str, probes: np.ndarray) -> tuple[str, float] | None:
         """The best-scoring person other than ``person`` for any of the keyed ``probes``, with the score;

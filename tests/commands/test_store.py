@@ -9,9 +9,8 @@ import stat
 import pytest
 
 from distortion.cli import main
+from tests.conftest import REFINE_STEPS as STEPS
 from tests.lfw_fixtures import people_with_images
-
-STEPS = "40"
 
 
 def run(args: list[str], capsys) -> tuple[int, str, str]:
@@ -22,15 +21,10 @@ def run(args: list[str], capsys) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def setup(tiny, tmp_path_factory) -> dict:
+def setup(keyed_model, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("store")
-    # The tiny LFW has 12 training images: too few to estimate F's distance on 8 principal axes (the default
-    # matcher); the stored-space matcher is what these tests of the verbs need.
-    main(["fit-transform", "--out", str(out / "keyed.pt"), "--components", "8", "--compare", "stored",
-          "--calibrate", "12", "--enrolment.refine_steps", STEPS, "--data", str(tiny["root"]),
-          "--cache", str(tiny["out"] / "cache")])  # fmt: skip
     people = people_with_images(4, min_images=3, per_person=3)
-    return {"out": out, "keyed": out / "keyed.pt", "people": people}
+    return {"out": out, "keyed": keyed_model, "people": people}
 
 
 def options(setup, key: str = "site.key") -> list[str]:

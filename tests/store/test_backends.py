@@ -138,3 +138,45 @@ def test_an_existing_store_opens_with_its_own_meta(kind, tmp_path) -> None:
     store = open_existing_store(url)
     assert store.meta == META and [p["id"] for p in store.people()] == ["a"]
     store.close()
+
+
+OTHER_PROCESS = """
+import sys, json, numpy as np
+from distortion.store.backends import open_existing_store, open_store
+from distortion.store.records import StoreMeta
+url, person, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+meta = StoreMeta("dlib", 16, "whitened_rotation", "fp0", 0.7)
+t = np.random.default_rng(seed).standard_normal((2, 16)).astype(np.float32)
+store = open_store(url, meta)
+store.enrol(person, [b"carrier-" + person.encode(), b"second"], t, "fp0")
+found = store.search(t[:1], 1)[0][0][0]
+store.close()
+existing = open_existing_store(url)  # as revoke and list open it
+people = [p["id"] for p in existing.people()]
+existing.revoke(person) if person == "revoked" else None
+existing.close()
+print(json.dumps({"found": found, "people": people}))
+"""
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "milvus-lite"])
+def test_every_backend_is_reopened_by_a_second_process(kind, tmp_path) -> None:
+    """Each process enrols, searches and lists a store another process made (a Milvus collection another process
+    made starts released: it must be loaded before any search)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    url = str(tmp_path / "s.db") if kind == "sqlite" else f"milvus-lite://{tmp_path / 'm.db'}"
+    seen = []
+    for seed, person in enumerate(["first", "revoked", "third"]):
+        out = subprocess.run([sys.executable, "-c", OTHER_PROCESS, url, person, str(seed)], capture_output=True,
+                             text=True, env=dict(os.environ, PYTHONPATH=str(root)), timeout=300)  # fmt: skip
+        assert out.returncode == 0, out.stderr[-2000:]
+        seen.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert [s["found"] for s in seen] == ["first", "revoked", "third"]
+    tombstone = ["revoked"] if kind == "sqlite" else []  # SQLite lists a revoked person's tombstone
+    assert seen[-1]["people"] == ["first", *tombstone, "third"]
