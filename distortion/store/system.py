@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import BinaryIO
 
@@ -99,7 +99,6 @@ class BiometricSystem:
     def __init__(self, url: str, distorter: Distorter, embedding_name: str, threshold: float) -> None:
         self.distorter = distorter
         self.face = require_face_backbone(distorter.embedding, "a biometric store")
-        self.aligner = make_aligner(self.face.aligner, fast=True)
         transform = distorter.transform.identity if distorter.transform is not None else None
         meta = StoreMeta(embedding_name, self.face.embedding_dim, transform, distorter.fingerprint, threshold)
         self.store = open_store(url, meta)
@@ -113,6 +112,12 @@ class BiometricSystem:
 
     def close(self) -> None:
         self.store.close()
+
+    @cached_property
+    def aligner(self) -> DlibAligner | MTCNNAligner:
+        """The aligner F expects, loaded at the first :meth:`align` (the service aligns with its own, so its tenants'
+        stores load none)."""
+        return make_aligner(self.face.aligner, fast=True)
 
     @property
     def device(self) -> torch.device:
