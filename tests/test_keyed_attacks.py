@@ -162,3 +162,48 @@ def test_cross_impostor_scores_are_every_pair_of_different_labels():
     pairs = [(i, j) for i in range(7) for j in range(5) if la[i] != lb[j]]
     expected = sorted(float(pair_scores(a[i : i + 1], b[j : j + 1])) for i, j in pairs)
     assert cross_impostor_scores(a, b, la, lb).sort().values.tolist() == pytest.approx(expected)
+
+
+def test_tokens_close_the_insider_and_the_invariants_that_link_the_system_key_mode():
+    """Exact templates of generated people: under the system key alone the insider undoes the store and the norm and
+    distance profile link one photo across two systems; under each person's token none of them does."""
+    from distortion.reporting.token_report import PersonKeys, TokenTemplates, by_person, token_sections
+
+    emb, labels = clusters(people=300, per=2, dim=16, spread=0.3)
+    transform = WhitenedRotation(16, 12).fit(emb[:300])
+    train, test = slice(0, 300), slice(300, 600)
+    key1, key2 = fixed_key("site"), fixed_key("other site")
+    keys1, keys2 = PersonKeys(key1), PersonKeys(key2)
+    from distortion.deployment.personal_templates import PersonalTransform
+
+    personal = PersonalTransform(transform)
+
+    def tokens(e, y, keys):
+        return by_person(lambda rows, key: personal(rows, key), e, y, keys)
+
+    a, b, ya = emb[test][0::2], emb[test][1::2], labels[test][0::2]
+    same = torch.ones(len(a), dtype=torch.bool)
+    a, b, ya, yb = torch.cat([a, a]), torch.cat([b, b.roll(1, 0)]), torch.cat([ya, ya]), torch.cat([ya, ya.roll(1)])
+    same = torch.cat([same, torch.zeros_like(same)])
+    e, y = emb[train], labels[train]
+    t = TokenTemplates(e, y, tokens(e, y, keys1), tokens(e, y, keys2), transform(e, key1), transform(e, key2), a, b,
+                       same, ya, yb, tokens(a, ya, keys1), tokens(a, ya, keys2), tokens(b, ya, keys2),
+                       transform(a, key1), transform(a, key2), transform(b, key2))  # fmt: skip
+    threshold = float(pair_scores(transform.matched(transform(a, key1), key1),
+                                  transform.matched(transform(b, key1), key1))[~same].max()) + 1e-6  # fmt: skip
+    sections = token_sections(t, transform, keys1, keys2, threshold, insider_pairs=(10, 100, 300))
+    linkage = sections["linkage"]
+    for attacker in ("norm", "distance_profile"):
+        assert linkage["system_key_same_photo"][attacker]["d_sys"] > 0.8  # what every key keeps links one photo
+        token = linkage["token_same_photo"][attacker]
+        assert token["d_sys"] <= token["d_sys_floor"] + 0.1 and token["eer"] > 0.35
+    assert linkage["system_key_same_photo"]["trained_linker"]["eer"] < 0.05
+    assert linkage["token_same_photo"]["trained_linker"]["eer"] > 0.35
+    assert sections["insider"]["eer_300"] > 0.35  # the system-key insider of the same pairs: next line
+    keyed_insider = insider_estimate(t.train_stored1, t.train_emb, t.stored1_a)
+    assert view_metrics(pair_scores(keyed_insider, t.emb_b), t.same)["eer"] < 0.1
+    deployment = sections["deployment"]
+    assert deployment["false_accept_victims_token"] == 0 and deployment["false_accept_own_token"] == 0
+    assert deployment["true_accept"] > 0.9 and deployment["deploy_eer"] < 0.05
+    assert sections["replay"]["accepted_victims_token"] < 0.05 and sections["replay"]["accepted_guessed_token"] < 0.05
+    assert sections["revocation"]["old_carrier_accepted_genuine"] < 0.05

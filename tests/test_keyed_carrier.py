@@ -95,7 +95,7 @@ def test_privacy_runs_every_keyed_attack(keyed, tiny, tmp_path) -> None:
     main(["privacy", "--model.ckpt", str(keyed["ckpt"]), "--enrolment.key", str(keyed["key"]),
           "--data", str(tiny["out"] / "data"), "--cache", str(tiny["out"] / "cache"), "--attack.steps", "2",
           "--attack.batch_size", "4", "--attack.depth", "2", "--attack.width", "4", "--faces.images", "4",
-          "--faces.cnn_images", "1",
+          "--faces.cnn_images", "1", "--tokens", "true",
           "--out", str(tmp_path), "--wandb", "false"])  # fmt: skip
     report = json.loads((tmp_path / "report.json").read_text())
     for section, keys in {
@@ -106,8 +106,19 @@ def test_privacy_runs_every_keyed_attack(keyed, tiny, tmp_path) -> None:
         "keyed_linkage": ("direct/d_sys_floor", "direct/d_sys", "covariance_alignment/eer", "ica/d_sys",
                           "trained_linker/eer"),
         "keyed_insider": ("eer_1", "eer_10"),
-        "keyed_inversion_without_key": ("accepted_other_image_without_key", "accepted_other_image_with_key"),
+        "keyed_inversion_without_key": ("accepted_other_image_without_key", "accepted_other_image_with_key",
+                                        "accepted_other_image_token_without_key"),
         "keyed_revocation": ("old_carrier_accepted_genuine",),
+        # the same store with each person's token, each secret stolen in turn, and linkage in both modes
+        "keyed_token_deployment": ("deploy_eer", "true_accept", "false_accept_victims_token", "false_accept_own_token"),
+        "keyed_token_replay": ("accepted_victims_token", "accepted_guessed_token"),
+        "keyed_token_insider": ("eer_1", "eer_10"),
+        "keyed_token_linkage": tuple(f"{mode}_{photo}/{attacker}/{number}" for mode in ("token", "system_key")
+                                     for photo in ("same_photo", "other_photo")
+                                     for attacker in ("direct", "covariance_alignment", "ica", "trained_linker",
+                                                      "norm", "distance_profile")
+                                     for number in ("d_sys", "d_sys_floor", "eer")),
+        "keyed_token_revocation": ("old_carrier_accepted_genuine", "old_carrier_accepted_same_image"),
     }.items():  # fmt: skip
         assert all(0 <= report[section][k] <= 1 for k in keys), section
     assert report["keyed_keys"]["fingerprint"] == load_key(keyed["key"]).fingerprint

@@ -11,6 +11,9 @@ Templates are rows of ``(N, D)`` tensors in F's space; a store's template of a p
   signed across the stores by their marginal distributions), :func:`trained_link` (a linear map fitted
   on other people's templates under both keys). Each returns the two stores' templates in one frame, to
   be scored pair by pair.
+- Linkage through what every rotation keeps: :func:`norm_link` (the norm of a template about its store's mean) and
+  :func:`profile_link` (the sorted distances of a template to the rest of its store): two systems' stores of the
+  same photos keep both exactly under any two keys of the same rotation.
 - :func:`insider_estimate`: F(x) estimated from a stored template by ridge regression on ``n`` leaked
   (F(x), stored) pairs.
 - :func:`dsys_floor`: the D_sys that unrelated score sets of the same sizes give (the estimate's floor).
@@ -34,6 +37,8 @@ __all__ = [
     "ica_link",
     "insider_estimate",
     "match_marginals",
+    "norm_link",
+    "profile_link",
     "replay_scores",
     "ridge_map",
     "trained_link",
@@ -118,6 +123,24 @@ def ica_link(
     fitted_b, sources_b = _independent_sources(store_b, b, k, seed)
     columns, signs = match_marginals(fitted_a, fitted_b)
     return sources_a, sources_b[:, columns] * signs
+
+
+def norm_link(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Each store's templates as one number, the norm about that store's own mean: ``(N, 1)`` each."""
+    return ((a.double() - a.double().mean(0)).norm(dim=1, keepdim=True),
+            (b.double() - b.double().mean(0)).norm(dim=1, keepdim=True))  # fmt: skip
+
+
+def _profile(t: Tensor) -> Tensor:
+    distances = torch.cdist(t.double(), t.double())
+    return distances.sort(dim=1).values[:, 1:]  # each row's own zero dropped
+
+
+def profile_link(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Each template as the sorted distances to the rest of its store ``(N, N - 1)`` (stores of equal size)."""
+    if len(a) != len(b):
+        raise ValueError(f"the distance profile compares stores of one size, got {len(a)} and {len(b)}")
+    return _profile(a), _profile(b)
 
 
 def ridge_map(source: Tensor, target: Tensor, ridge: float = 1e-3) -> tuple[Tensor, Tensor]:

@@ -97,6 +97,7 @@ def privacy(
     batch_size: int = 64,
     seed: int = 0,
     wandb: bool = True,
+    tokens: bool = False,
 ) -> dict:
     """Write the privacy report of the G in ``model.ckpt`` (or of F's refinement from noise), MNIST or faces.
 
@@ -120,10 +121,14 @@ def privacy(
         batch_size: evaluation batch size.
         seed: seed of the noise, the attackers' initialisation and their data order.
         wandb: also log the numbers and images to a W&B run.
+        tokens: a keyed store: also the ``keyed_token_*`` sections, the same store with each person's token beside
+            the key, attacked with each secret stolen, and linkage across two systems in both modes (docs/keyed.md).
     """
     torch.manual_seed(seed)
     run_device = resolve_device(device)
     distorter = load_deployment(model, run_device, enrolment).distorter
+    if tokens and not distorter.keyed:
+        raise ValueError("--tokens: a person's token keys a keyed store; give a keyed model and its key")
     renewed = load_deployment(ModelSource(renewed_ckpt), run_device, enrolment).distorter if renewed_ckpt else None
     second, reader = _judges(second_embedding, reader_ckpt, run_device)  # inputs checked before training
     face = distorter.embedding if isinstance(distorter.embedding, FaceBackbone) else None
@@ -139,7 +144,7 @@ def privacy(
     report |= _sections(table, attackers, found, out_dir, renewed is not None, second_embedding)
     if distorter.keyed:  # one report section per attack: keyed_replay, keyed_linkage, ...
         keyed_sections = keyed_privacy(distorter, datamodule.datasets["train"], datamodule.datasets["test"], attack,
-                                       limit_pairs, batch_size, seed, run_device)  # fmt: skip
+                                       limit_pairs, batch_size, seed, run_device, tokens=tokens)  # fmt: skip
         report |= {f"keyed_{name}": flatten_report(s, numbers_only=False) for name, s in keyed_sections.items()}
     report["timing"] = timer.section(len(table["same"]))
     _write(report, grid, out_dir, 1 if face else 3, wandb)

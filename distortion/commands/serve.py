@@ -74,16 +74,17 @@ class Tenant:
     def __init__(self, root: str) -> None:
         self.root = root
 
-    def create(self, name: str, store: str | None = None) -> None:
+    def create(self, name: str, store: str | None = None, tokens: bool = False) -> None:
         """Make a tenant with a new key and store, and print its first API key (shown this once).
 
         Args:
             name: the tenant's name (a-z, 0-9, '_', '-').
             store: its store's URL (default: tenants/<name>/store.db under the root; milvus://host:port for Milvus).
+            tokens: give each enrolled person a token that their verification needs (docs/keyed.md); no identify.
         """
         with _tenants(self.root) as tenants:
-            tenant, api_key = tenants.create(name, store)
-        print(json.dumps({"tenant": tenant.name, "store": tenant.store, "api_key": api_key}))
+            tenant, api_key = tenants.create(name, store, tokens)
+        print(json.dumps({"tenant": tenant.name, "store": tenant.store, "tokens": tenant.tokens, "api_key": api_key}))
 
     def key(self, name: str) -> None:
         """Print a new API key of a tenant (shown this once; the tenant's other keys stay valid).

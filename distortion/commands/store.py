@@ -3,6 +3,11 @@
     distortion keygen --out site.key
     distortion enrol    --store people.db --key site.key --model.ckpt keyed.ckpt --id ada a1.jpg a2.jpg
     distortion verify   --store people.db --key site.key --model.ckpt keyed.ckpt --id ada probe.jpg
+
+    # each person's own token beside the system key (docs/keyed.md): printed once, kept by the person only
+    distortion enrol  --store cards.db --tokens true --key site.key --model.ckpt keyed.ckpt --id ada \
+        --token_out ada.token --token_qr ada.png a1.jpg
+    distortion verify --store cards.db --key site.key --model.ckpt keyed.ckpt --id ada --token ada.token probe.jpg
     distortion identify --store people.db --key site.key --model.ckpt keyed.ckpt probe.jpg
     distortion revoke   --store people.db --id ada
     distortion list     --store people.db
@@ -18,10 +23,12 @@ import json
 import sys
 from contextlib import closing
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import jsonargparse
 
 from distortion.deployment.keys import generate_key, write_key
+from distortion.deployment.tokens import load_token, write_token, write_token_qr
 from distortion.loading import ModelSource
 from distortion.store.backends import open_existing_store
 from distortion.store.system import BiometricSystem, open_system
@@ -52,6 +59,8 @@ class StoreAccess:
         threshold: a new store's score threshold (default: the model's calibrated one).
         device: auto, cpu, cuda, ...
         seed: seed of the carriers' noise.
+        tokens: a new store gives each person a token that verification needs (an existing store keeps its mode;
+            ``false`` or ``true`` against it is refused).
     """
 
     store: str
@@ -61,34 +70,57 @@ class StoreAccess:
     threshold: float | None = None
     device: str = "auto"
     seed: int = 0
+    tokens: bool | None = None
 
     def open(self) -> BiometricSystem:
-        return open_system(self.store, self.model, self.refine_steps, self.key, self.threshold, self.device, self.seed)
+        return open_system(self.store, self.model, self.refine_steps, self.key, self.threshold, self.device, self.seed,
+                           self.tokens)  # fmt: skip
 
 
-def enrol(photos: list[str], id: str, access: StoreAccess) -> int:
+def enrol(photos: list[str], id: str, access: StoreAccess, token_out: str | None = None,
+          token_qr: str | None = None) -> int:  # fmt: skip
     """Enrol a person from one or more photos: their carriers and templates, in one transaction.
+
+    In a store with tokens the person's new token is printed (and written to ``token_out``, drawn as a QR code in
+    ``token_qr``) this once: the store does not keep it, and verification needs it.
 
     Args:
         photos: the person's photos.
         id: the person's id in the store.
         access: the store and the model.
+        token_out: a store with tokens: also write the token to this new file (0600).
+        token_qr: a store with tokens: also draw the token as a QR code into this new PNG.
     """
+    for path in (token_out, token_qr):
+        if path is not None and Path(path).exists():
+            raise FileExistsError(f"{path} exists: a token file is never overwritten (nothing was enrolled)")
     with closing(access.open()) as system:
-        print(json.dumps(system.enrol(id, photos)))
+        if (token_out or token_qr) and not system.tokens:
+            raise ValueError("--token_out/--token_qr: this store has no tokens (make one with --tokens true)")
+        result = system.enrol(id, photos)
+    token = result.pop("token", None)
+    if token is not None:
+        result["token"] = token.text()
+        if token_out:
+            result["token_file"] = str(write_token(token, token_out))
+        if token_qr:
+            result["token_qr"] = str(write_token_qr(token, token_qr))
+    print(json.dumps(result))
     return 0
 
 
-def verify(photo: str, id: str, access: StoreAccess) -> int:
+def verify(photo: str, id: str, access: StoreAccess, token: str | None = None) -> int:
     """Whether a photo is the enrolled person: exit 0 on a match, 1 on none.
 
     Args:
         photo: the probe photo.
         id: the person's id in the store.
         access: the store and the model.
+        token: a store with tokens: the person's token file (default ``$DISTORTION_TOKEN``).
     """
     with closing(access.open()) as system:
-        match, score = system.verify(id, photo)
+        person_token = load_token(token) if system.tokens or token is not None else None
+        match, score = system.verify(id, photo, person_token)
         print(json.dumps({"id": id, "match": match, "score": score, "threshold": system.threshold}))
     return 0 if match else 1
 

@@ -5,6 +5,7 @@ the store, the calibration of the threshold, ``evaluate``, ``privacy``, ``distor
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -15,7 +16,9 @@ from tqdm import tqdm
 from distortion.deployment.enrolment import Enrolment
 from distortion.deployment.keyed_templates import TemplateTransform
 from distortion.deployment.keys import Key, load_key
+from distortion.deployment.personal_templates import PersonalTransform
 from distortion.deployment.refinement import noise_images, refine
+from distortion.deployment.tokens import Token, person_key
 from distortion.imaging.storage import store
 
 __all__ = ["Distorter", "EmbeddedBatch", "embed_batches"]
@@ -43,6 +46,9 @@ class Distorter:
         enrolment: refinement, storage and the key file (:class:`~distortion.deployment.enrolment.Enrolment`).
         transform: a fitted keyed transform (:mod:`distortion.deployment.keyed_templates`): the store is keyed.
         key: the deployment's secret key; default: the key of ``enrolment.key`` (or of the environment).
+        token: a person's token (:mod:`distortion.deployment.tokens`): templates are then the person's own,
+            ``T_{k,t}`` (:class:`~distortion.deployment.personal_templates.PersonalTransform`); :meth:`personal` makes
+            one person's distorter from the system's.
 
     Noise (the start without G, and a carrier generator's own) comes from the global random state,
     so ``torch.manual_seed`` makes a run repeatable. A plain object holding references: the networks
@@ -56,6 +62,7 @@ class Distorter:
         enrolment: Enrolment = Enrolment(),
         transform: TemplateTransform | None = None,
         key: Key | None = None,
+        token: Token | None = None,
     ) -> None:
         if generator is None and enrolment.refine_steps < 1:
             raise ValueError("without a G, images start from noise: give refine_steps >= 1")
@@ -65,11 +72,23 @@ class Distorter:
             name = type(generator).__name__
             raise ValueError(f"a keyed store draws T_k(F(x)): it needs a generator that reads only the template "
                              f"(a carrier) or refinement from noise, not {name}, which reads x")  # fmt: skip
+        if transform is None and token is not None:
+            raise ValueError("a person's token without a keyed model: tokens key a keyed store's transform")
         if transform is not None:
             transform.check_fitted()
             key = key if key is not None else load_key(enrolment.key)
-        self.transform, self.key = transform, key
+        self.transform, self.key, self.token = transform, key, token
         self.embedding, self.generator, self.enrolment = embedding, generator, enrolment
+        self._templates = (PersonalTransform(transform), person_key(key, token)) if token is not None else None
+
+    def personal(self, token: Token) -> Distorter:
+        """This distorter for the person holding ``token``: the same networks and system key, their own templates."""
+        if self.transform is None:
+            raise ValueError("a person's token without a keyed model: tokens key a keyed store's transform")
+        personal = copy.copy(self)
+        personal.token = token
+        personal._templates = (PersonalTransform(self.transform), person_key(self.key, token))
+        return personal
 
     @property
     def is_identity_of_g(self) -> bool:
@@ -87,25 +106,43 @@ class Distorter:
         return self.key.fingerprint if self.key is not None else None
 
     def probe(self, emb: Tensor) -> Tensor:
-        """What the matcher compares F(stored) with, for a fresh photo's F(x): ``T_k(F(x))``, or F(x) unkeyed."""
+        """What the matcher compares F(stored) with, for a fresh photo's F(x): ``T_k(F(x))`` (``T_{k,t}`` with a
+        token), or F(x) unkeyed."""
+        if self._templates is not None:
+            transform, key = self._templates
+            return transform(emb, key)
         return self.transform(emb, self.key) if self.transform is not None else emb
 
     def matched(self, templates: Tensor) -> Tensor:
         """Templates as the matcher compares them: F(stored) and :meth:`probe`'s output both go through this
         before any distance (:meth:`TemplateTransform.matched`; unchanged unkeyed)."""
+        if self._templates is not None:
+            transform, key = self._templates
+            return transform.matched(templates, key)
         return self.transform.matched(templates, self.key) if self.transform is not None else templates
 
     def finish(self, x: Tensor, start: Tensor, emb: Tensor | None = None) -> Tensor:
         """Refine ``start`` (G's output for ``x``) towards the target of ``emb`` = F(x) (computed when
         ``None``), then store it."""
+        if emb is None and self.enrolment.refine_steps:
+            with torch.no_grad():
+                emb = self.embedding(x)
+        return self.settle(start, self.probe(emb.float()) if emb is not None else None)
+
+    def settle(self, start: Tensor, target: Tensor | None) -> Tensor:
+        """Refine ``start`` towards the keyed ``target`` (when refining), then store it."""
         e = self.enrolment
         if e.refine_steps:
-            if emb is None:
-                with torch.no_grad():
-                    emb = self.embedding(x)
-            start = refine(start, self.embedding, self.probe(emb.float()), e.refine_steps, e.refine_lr,
-                           e.refine_robust, e.refine_precision)  # fmt: skip
+            start = refine(start, self.embedding, target, e.refine_steps, e.refine_lr, e.refine_robust,
+                           e.refine_precision)  # fmt: skip
         return store(start.float().clamp(0, 1), e.storage)
+
+    def draw(self, x: Tensor, target: Tensor) -> Tensor:
+        """The stored images for originals ``x`` whose keyed templates (:meth:`probe`'s output) are ``target``:
+        rows may belong to different people, each under their own key (what a store's batch enrolment does)."""
+        with torch.no_grad():
+            start = self.generator(x, target) if self.generator is not None else noise_images(x.shape, x.device)
+        return self.settle(start, target)
 
     def embed(self, x: Tensor, emb_x: Tensor | None = None, start: Tensor | None = None,
               emb_start: Tensor | None = None) -> EmbeddedBatch:  # fmt: skip
@@ -131,11 +168,8 @@ class Distorter:
         with torch.no_grad():
             if target is None:
                 target = self.embedding(x).float()
-            if self.generator is not None:
-                start = self.generator(x, self.probe(target))
-            else:
-                start = noise_images(x.shape, x.device)
-        return self.finish(x, start, target)
+            keyed = self.probe(target)
+        return self.draw(x, keyed)
 
 
 def embed_batches(

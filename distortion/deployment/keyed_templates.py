@@ -81,6 +81,7 @@ class TemplateTransform(nn.Module):
 
     label = "transform"
     whitens = True  # whether the kept axes are scaled to unit variance (see :meth:`check_drawable`)
+    rotates = False  # whether the keyed coordinates are a keyed rotation of key-free ones (a person's token keys it)
 
     def __init__(self, embedding_dim: int, components: int = 0) -> None:
         super().__init__()
@@ -187,6 +188,7 @@ class KeyedRotation(TemplateTransform):
 
     label = "rotation"
     whitens = False
+    rotates = True
 
     def keyed(self, emb: Tensor, key: Key) -> Tensor:
         rotation = keyed_orthogonal(key, self.label, self.components).to(emb.device)
@@ -211,6 +213,7 @@ class WhitenedRotation(TemplateTransform):
     """
 
     label = "whitened_rotation"
+    rotates = True
     COMPARE = ("stored", "unkeyed")
 
     def __init__(self, embedding_dim: int, components: int = 32, compare: str = "unkeyed") -> None:
@@ -275,6 +278,7 @@ class DiscriminantRotation(TemplateTransform):
     """
 
     label = "discriminant_rotation"
+    rotates = True
 
     def __init__(self, embedding_dim: int, components: int = 48) -> None:
         super().__init__(embedding_dim, components)

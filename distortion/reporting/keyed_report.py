@@ -37,7 +37,7 @@ from distortion.metrics.verification import (
     view_metrics,
 )
 
-__all__ = ["INSIDER_PAIRS", "KeyedTemplates", "keyed_sections"]
+__all__ = ["INSIDER_PAIRS", "KeyedTemplates", "insider_curve", "keyed_sections"]
 
 INSIDER_PAIRS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
@@ -93,18 +93,22 @@ def _linkage(t: KeyedTemplates, components: int) -> dict[str, dict[str, float] |
     return section
 
 
-def _insider(t: KeyedTemplates, counts: tuple[int, ...], seed: int) -> dict[str, float | int | None]:
-    """The insider's EER against the number of leaked training pairs, and the most pairs it survives: every
-    count up to it leaves the insider's EER >= 20%."""
-    order = torch.randperm(len(t.train_emb), generator=torch.Generator().manual_seed(seed))
+def insider_curve(
+    train_stored: Tensor, train_emb: Tensor, stored_a: Tensor, emb_b: Tensor, same: Tensor, counts: tuple[int, ...],
+    seed: int,
+) -> dict[str, float | int | None]:  # fmt: skip
+    """The insider's EER against the number of leaked training pairs (``train_stored``, ``train_emb``), scored from the
+    victims' ``stored_a`` against fresh photos ``emb_b``, and the most pairs it survives: every count up to it leaves
+    the insider's EER >= 20%."""
+    order = torch.randperm(len(train_emb), generator=torch.Generator().manual_seed(seed))
     curve: dict[str, float | int | None] = {}
     survives, broken = None, False
     for n in counts:
         if n > len(order):
             break
         leaked = order[:n]
-        estimate = insider_estimate(t.train_stored1[leaked], t.train_emb[leaked], t.stored1_a)
-        eer = view_metrics(pair_scores(estimate, t.emb_b), t.same)["eer"]
+        estimate = insider_estimate(train_stored[leaked], train_emb[leaked], stored_a)
+        eer = view_metrics(pair_scores(estimate, emb_b), same)["eer"]
         curve[f"eer_{n}"] = eer
         broken = broken or eer < 0.2  # the first count that breaks it counts: the insider may stop there
         survives = n if not broken else survives
@@ -182,7 +186,7 @@ def keyed_sections(
     sections["replay"] = {"accepted": accept_rate(replay, threshold), "far_target": FAR,
                           "accepted_unkeyed_matcher": unkeyed}  # fmt: skip
     sections["linkage"] = _linkage(t, components or transform.components)
-    sections["insider"] = _insider(t, insider_pairs, seed)
+    sections["insider"] = insider_curve(t.train_stored1, t.train_emb, t.stored1_a, t.emb_b, same, insider_pairs, seed)
     sections["revocation"] = {
         "old_carrier_accepted_genuine": accept_rate(
             scores(t.stored1_a, transform(t.emb_b, key2), key2)[same], threshold

@@ -26,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from starlette.exceptions import HTTPException
 
 from distortion.deployment.keys import KeyMismatchError
+from distortion.deployment.tokens import Token
 from distortion.faces.alignment import ImageReadError, ImageTooLargeError, NoFaceError
 from distortion.loading import ModelSource
 from distortion.service.engine import Batching, Engine, Limits, Photo
@@ -228,9 +229,12 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     async def verify(
         tenant: Authed, id: str, photo: Annotated[UploadFile, File(description="the probe photo")],
         carrier: Annotated[bool, Query(description="answer with a stored carrier of the person")] = False,
+        token: Annotated[str | None, Form(description="the person's token (a tenant with tokens)")] = None,
     ) -> dict:  # fmt: skip
-        """Whether a photo is the enrolled person: match, score and threshold."""
-        answer = await within(engine.verify(tenant, id, await photo_of(photo), carrier))
+        """Whether a photo is the enrolled person: match, score and threshold; a tenant with tokens needs the
+        person's token (issued once by the enrolment)."""
+        person_token = Token.parse(token) if token is not None else None
+        answer = await within(engine.verify(tenant, id, await photo_of(photo), carrier, person_token))
         tenants.audit(tenant.name, "verify", id, "match" if answer["match"] else "no match")
         return answer
 

@@ -19,11 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
+import numpy as np
 import torch
 
 from distortion.backbones import require_face_backbone
 from distortion.deployment.enrolment import Enrolment
 from distortion.deployment.keys import load_key
+from distortion.deployment.tokens import Token, generate_token
 from distortion.faces.alignment import make_aligner
 from distortion.loading import ModelSource, load_model
 from distortion.runtime import resolve_device
@@ -142,7 +144,8 @@ class Engine:
         with self.systems_lock:
             if tenant.name not in self.systems:
                 distorter = self.model.distorter(self.enrolment, key=load_key(tenant.key_file))
-                system = BiometricSystem(tenant.store, distorter, self.model.embedding_name, self.threshold)
+                system = BiometricSystem(tenant.store, distorter, self.model.embedding_name, self.threshold,
+                                         tenant.tokens)  # fmt: skip
                 self.systems[tenant.name] = (system, threading.Lock())
             return self.systems[tenant.name]
 
@@ -151,13 +154,13 @@ class Engine:
         emb = embed_chips(self.model.embedding, torch.cat(chips))
         return list(emb.split([len(c) for c in chips]))
 
-    def _carriers(self, jobs: list[tuple[str, torch.Tensor, torch.Tensor]]) -> list[tuple]:
+    def _carriers(self, jobs: list[tuple[str, torch.Tensor, np.ndarray]]) -> list[tuple]:
         results: dict[int, tuple] = {}
         for name in {name for name, _, _ in jobs}:
             mine = [i for i, job in enumerate(jobs) if job[0] == name]
             system, _ = self.systems[name]
             stored, templates = system.carriers(torch.cat([jobs[i][1] for i in mine]),
-                                                torch.cat([jobs[i][2] for i in mine]))  # fmt: skip
+                                                np.concatenate([jobs[i][2] for i in mine]))  # fmt: skip
             start = 0
             for i in mine:
                 n = len(jobs[i][1])
@@ -194,21 +197,28 @@ class Engine:
         check_id(person)
         system, _ = self.system(tenant)
         x, emb = await self.embed(photos)
-        stored, templates = await asyncio.wrap_future(self.drawer.submit((tenant.name, x, emb)))
-        probes = system.probe(emb)
-        result = await self._stored(tenant, lambda s: s.store_person(person, stored, templates, probes))
+        token = generate_token() if system.tokens else None
+        probes = system.probe(emb, token)
+        stored, templates = await asyncio.wrap_future(self.drawer.submit((tenant.name, x, probes)))
+        result = await self._stored(tenant, lambda s: s.store_person(person, stored, templates, token=token))
         answer = {"id": person, "records": len(result["records"])}
+        if token is not None:
+            answer["token"] = token.text()  # shown once: nothing of the service keeps it
         if carriers:
             answer["carriers"] = await self._stored_carriers(tenant, person)
         return answer
 
-    async def verify(self, tenant: Tenant, person: str, photo: Photo, carrier: bool = False) -> dict:
-        """Whether ``photo`` is ``person``: match, score, threshold (and a stored carrier of the person)."""
+    async def verify(
+        self, tenant: Tenant, person: str, photo: Photo, carrier: bool = False, token: Token | None = None
+    ) -> dict:
+        """Whether ``photo`` is ``person``: match, score, threshold (and a stored carrier of the person); a store
+        with tokens needs the person's ``token``."""
         check_id(person)
         system, _ = self.system(tenant)
+        system.matcher(token)  # the token's presence checked before any model runs
         _, emb = await self.embed([photo])
-        probe = system.probe(emb)[0]
-        match, score = await self._stored(tenant, lambda s: s.verify_probe(person, probe))
+        probe = system.probe(emb, token)[0]
+        match, score = await self._stored(tenant, lambda s: s.verify_probe(person, probe, token))
         answer = {"id": person, "match": match, "score": score, "threshold": system.threshold}
         if carrier:
             answer["carrier"] = (await self._stored_carriers(tenant, person))[0]
@@ -217,6 +227,7 @@ class Engine:
     async def identify(self, tenant: Tenant, photo: Photo, top: int = 5, carrier: bool = False) -> dict:
         """The ``top`` people of ``photo`` in the tenant's store and the match or none (and the match's carrier)."""
         system, _ = self.system(tenant)
+        system._no_search("identification")
         _, emb = await self.embed([photo])
         probe = system.probe(emb)[0]
         answer = await self._stored(tenant, lambda s: s.identify_probe(probe, top))

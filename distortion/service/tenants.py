@@ -25,7 +25,8 @@ from distortion.deployment.keys import generate_key, write_key
 __all__ = ["AuditEntry", "Tenant", "Tenants", "TenantError"]
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, store TEXT, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY, store TEXT, created_at REAL NOT NULL,
+                                    tokens INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id TEXT PRIMARY KEY, tenant TEXT NOT NULL REFERENCES tenants (name), digest BLOB NOT NULL,
     created_at REAL NOT NULL, revoked_at REAL
@@ -45,11 +46,13 @@ class TenantError(ValueError):
 
 @dataclass(frozen=True)
 class Tenant:
-    """An application of the service: its name, its store's URL and its key file."""
+    """An application of the service: its name, its store's URL, its key file, and whether its store gives each
+    person a token (:mod:`distortion.deployment.tokens`)."""
 
     name: str
     store: str
     key_file: Path
+    tokens: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,34 +78,37 @@ class Tenants:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(tenants)")}
+        if "tokens" not in columns:  # a root made before tenants could have tokens
+            self.db.execute("ALTER TABLE tenants ADD COLUMN tokens INTEGER NOT NULL DEFAULT 0")
         self.lock = threading.Lock()
 
     def close(self) -> None:
         self.db.close()
 
-    def _tenant(self, name: str, store: str | None) -> Tenant:
+    def _tenant(self, name: str, store: str | None, tokens: bool = False) -> Tenant:
         """Tenant ``name``; a store of ``None`` is the default, in the tenant's folder (it moves with the root)."""
         folder = self.root / "tenants" / name
-        return Tenant(name, store or str(folder / "store.db"), folder / "site.key")
+        return Tenant(name, store or str(folder / "store.db"), folder / "site.key", tokens)
 
-    def create(self, name: str, store: str | None = None) -> tuple[Tenant, str]:
-        """Make tenant ``name`` with a new key and store (default ``tenants/<name>/store.db``); returns it and its
-        first API key, which is shown this once."""
+    def create(self, name: str, store: str | None = None, tokens: bool = False) -> tuple[Tenant, str]:
+        """Make tenant ``name`` with a new key and store (default ``tenants/<name>/store.db``; ``tokens``: each person
+        verified with their own token); returns it and its first API key, which is shown this once."""
         if not NAME.fullmatch(name):
             raise TenantError(f"a tenant's name is 1 to 64 of a-z, 0-9, '_' and '-', starting with a letter or digit; "
                               f"got {name!r}")  # fmt: skip
         if self.get(name) is not None:
             raise TenantError(f"tenant {name!r} exists already")
-        tenant = self._tenant(name, store)
+        tenant = self._tenant(name, store, tokens)
         write_key(generate_key(), tenant.key_file)
         with self.lock:
-            self.db.execute("INSERT INTO tenants VALUES (?, ?, ?)", (name, store, time.time()))
+            self.db.execute("INSERT INTO tenants VALUES (?, ?, ?, ?)", (name, store, time.time(), int(tokens)))
         return tenant, self.issue_key(name)
 
     def get(self, name: str) -> Tenant | None:
         with self.lock:
-            row = self.db.execute("SELECT store FROM tenants WHERE name = ?", (name,)).fetchone()
-        return self._tenant(name, row[0]) if row else None
+            row = self.db.execute("SELECT store, tokens FROM tenants WHERE name = ?", (name,)).fetchone()
+        return self._tenant(name, row[0], bool(row[1])) if row else None
 
     def names(self) -> list[str]:
         with self.lock:

@@ -61,6 +61,7 @@ class StoreMeta:
     transform: str | None
     fingerprint: str | None
     threshold: float
+    tokens: bool = False  # each person's carriers under their own token (distortion.deployment.tokens)
 
     def check(self, other: StoreMeta) -> None:
         """Raise :class:`StoreMismatchError` if ``other`` (the caller's setup) differs in F, size or transform."""

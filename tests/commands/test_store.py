@@ -124,3 +124,78 @@ def test_enrol_many_refuses_each_bad_person_alone(setup, tmp_path) -> None:
     assert system.duplicate(a, system.probes(photos_b[:1]))[0] == b
     assert system.duplicate(b, system.probes(photos_b[:1])) is None  # b's own records do not count
     system.close()
+
+
+def test_tokens_the_right_token_matches_and_nothing_keeps_it(setup, capsys) -> None:
+    """A store with tokens: enrolment prints the token once (and writes its file and QR code); verify matches with
+    it and not with another person's or without one; no file of the store holds it; every misplaced secret is
+    refused with one line and nothing written."""
+    out = setup["out"] / "tokens"
+    out.mkdir()
+    run(["keygen", "--out", str(out / "site.key")], capsys)
+    store = ["--store", str(out / "cards.db"), "--key", str(out / "site.key"), "--model.keyed", str(setup["keyed"]),
+             "--model.embedding", "dlib", "--refine_steps", STEPS]  # fmt: skip
+    (a, photos_a), (b, photos_b) = list(setup["people"].items())[:2]
+    code, printed, _ = run(["enrol", *store, "--tokens", "true", "--id", a, "--token_out", str(out / "a.token"),
+                            "--token_qr", str(out / "a.png"), str(photos_a[0])], capsys)  # fmt: skip
+    enrolled = json.loads(printed)
+    token_a = enrolled["token"]
+    assert code == 0 and token_a.startswith("dtk1-") and (out / "a.token").read_text().strip() == token_a
+    assert stat.S_IMODE((out / "a.token").stat().st_mode) == 0o600 and (out / "a.png").stat().st_size > 0
+    code, printed, _ = run(["enrol", *store, "--id", b, "--token_out", str(out / "b.token"), str(photos_b[0])], capsys)
+    assert code == 0 and json.loads(printed)["token"] != token_a  # the store's mode is kept; a new token each
+
+    def verify(person: str, photo, *token: str) -> tuple[int, dict | str]:
+        code, printed, err = run(["verify", *store, "--id", person, *token, str(photo)], capsys)
+        return code, (json.loads(printed) if code in (0, 1) else err)
+
+    right = verify(a, photos_a[1], "--token", str(out / "a.token"))
+    assert right[0] == 0 and right[1]["match"] is True
+    wrong = verify(a, photos_a[1], "--token", str(out / "b.token"))
+    assert wrong[0] == 1 and wrong[1]["match"] is False and wrong[1]["score"] < right[1]["score"]
+    impostor = verify(a, photos_b[1], "--token", str(out / "a.token"))  # another face with a's stolen token
+    assert impostor[0] == 1 and impostor[1]["score"] < right[1]["score"]
+
+    before = listed_at(out / "cards.db", capsys)
+    (out / "typo.token").write_text(token_a[:-1] + ("A" if token_a[-1] != "A" else "B") + "\n")
+    plain = ["--store", str(out / "plain.db"), "--key", str(out / "site.key"), "--model.keyed", str(setup["keyed"]),
+             "--model.embedding", "dlib", "--refine_steps", STEPS]  # fmt: skip
+    assert run(["enrol", *plain, "--id", a, str(photos_a[0])], capsys)[0] == 0
+    refusals = {
+        "no token": (["verify", *store, "--id", a, str(photos_a[1])], "no token"),
+        "typo": (["verify", *store, "--id", a, "--token", str(out / "typo.token"), str(photos_a[1])], "checksum"),
+        "identify": (["identify", *store, str(photos_a[1])], "cannot compare"),
+        "mode": (["enrol", *store, "--tokens", "false", "--id", "c", str(photos_a[2])], "made with tokens"),
+        "token file exists": (["enrol", *store, "--id", "c", "--token_out", str(out / "a.token"), str(photos_a[2])],
+                              "exists"),
+        "token on a plain store": (["verify", *plain, "--id", a, "--token", str(out / "a.token"), str(photos_a[1])],
+                                   "no tokens"),
+        "token file for a plain store": (["enrol", *plain, "--id", "c", "--token_out", str(out / "c.token"),
+                                          str(photos_a[2])], "no tokens"),
+        "tokens without a keyed model": (["enrol", "--store", str(out / "unkeyed.db"), "--model.embedding", "dlib",
+                                          "--refine_steps", STEPS, "--tokens", "true", "--id", "c", str(photos_a[2])],
+                                         "keyed model"),
+        "key without a keyed model": (["enrol", "--store", str(out / "unkeyed.db"), "--key", str(out / "site.key"),
+                                       "--model.embedding", "dlib", "--refine_steps", STEPS, "--id", "c",
+                                       str(photos_a[2])], "not keyed"),
+    }  # fmt: skip
+    for name, (args, message) in refusals.items():
+        code, _, err = run(args, capsys)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (name, err)
+    assert listed_at(out / "cards.db", capsys) == before
+    assert not (out / "unkeyed.db").exists() and not (out / "c.token").exists()
+
+    # the store keeps no token: neither its text nor its bytes are in any file but the person's own
+    from distortion.deployment.tokens import Token
+
+    secrets = [t.encode() for t in (token_a,)] + [Token.parse(token_a)._secret]
+    for path in setup["out"].rglob("*"):
+        if path.is_file() and path.name not in {"a.token", "a.png", "b.token", "typo.token"}:
+            content = path.read_bytes()
+            assert not any(secret in content for secret in secrets), path
+
+
+def listed_at(store, capsys) -> list[dict]:
+    code, out, _ = run(["list", "--store", str(store)], capsys)
+    assert code == 0
+    return json.loads(out)

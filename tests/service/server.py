@@ -16,9 +16,10 @@ THRESHOLD = "0.75"
 impostors of these people (their scores reach 0.74, genuine ones start at 0.79)."""
 
 
-def create_tenant(root: Path, name: str) -> str:
-    """Make tenant ``name`` through the command line; its API key, as printed once."""
-    command = [sys.executable, "-m", "distortion", "tenant", "--root", str(root), "create", "--name", name]
+def create_tenant(root: Path, name: str, *extra: str) -> str:
+    """Make tenant ``name`` through the command line (``extra`` flags of ``create`` appended); its API key, as
+    printed once."""
+    command = [sys.executable, "-m", "distortion", "tenant", "--root", str(root), "create", "--name", name, *extra]
     return json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)["api_key"]
 
 

@@ -193,3 +193,33 @@ def test_audit_log_and_no_secret_anywhere(service) -> None:
 def _no_internal_errors(service):
     yield
     assert "internal error" not in Path(service["server"].log).read_text()
+
+
+def test_a_tenant_with_tokens(service) -> None:
+    """Enrolment answers the person's token once; verify matches with it, not with another's, and refuses without
+    one; identify is refused; no file of the service and no line of its log holds the token."""
+    (a, photos_a), (b, photos_b) = service["people"][:2]  # the people of the first test, in a store of their own
+    with service["server"].client(service["keys"]["cards"]) as cards:
+        enrolled = cards.post("/v1/people", data={"id": a}, files=files(photos_a[:2]))
+        assert enrolled.status_code == 201, enrolled.text
+        token_a = enrolled.json()["token"]
+        token_b = cards.post("/v1/people", data={"id": b}, files=files(photos_b[:1])).json()["token"]
+        assert token_a.startswith("dtk1-") and token_a != token_b
+
+        def verify(photo: Path, token: str | None):
+            data = {"token": token} if token is not None else {}
+            return cards.post(f"/v1/people/{a}/verify", data=data, files=files([photo], "photo"))
+
+        right, wrong = verify(photos_a[2], token_a).json(), verify(photos_a[2], token_b).json()
+        assert right["match"] is True and wrong["match"] is False and wrong["score"] < right["score"], (right, wrong)
+        for answer, status, message in ((verify(photos_a[1], None), 422, "token"),
+                                        (verify(photos_a[1], token_a[:-1] + "9"), 422, "not a token"),
+                                        (cards.post("/v1/identify", files=files(photos_a[1:2], "photo")), 422,
+                                         "cannot compare")):  # fmt: skip
+            assert answer.status_code == status and message in answer.json()["error"], answer.text
+    from distortion.deployment.tokens import Token
+
+    secrets = [token_a.encode(), Token.parse(token_a)._secret, token_b.encode()]
+    for path in [*service["root"].rglob("*"), Path(service["server"].log)]:
+        if path.is_file():
+            assert not any(secret in path.read_bytes() for secret in secrets), path
