@@ -63,4 +63,3 @@ class SplitDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader("test")
-

@@ -61,8 +61,10 @@ class DistortionCLI(LightningCLI):
         if config.trainer.precision is None:
             accelerator = config.trainer.accelerator
             config.trainer.precision = trainer_precision(accelerator if isinstance(accelerator, str) else "auto")
-            rank_zero_info(f"precision {config.trainer.precision}: chosen for this hardware (distortion/precision.py; "
-                           "--trainer.precision sets it)")
+            rank_zero_info(
+                f"precision {config.trainer.precision}: chosen for this hardware (distortion/precision.py; "
+                "--trainer.precision sets it)"
+            )
         if not config.name:
             return
         loggers = config.trainer.logger if isinstance(config.trainer.logger, list) else []

@@ -66,8 +66,10 @@ class LoadedModel:
         """A :class:`Distorter` on these networks; keyed ones take ``key`` (default: ``enrolment.key``'s)."""
         if self.transform is None and (enrolment.key is not None or key is not None):  # never drop a key silently
             given = enrolment.key or "a key"
-            raise ValueError(f"a key file ({given}) was given, but the model is not keyed: give a keyed carrier's "
-                             "checkpoint or --model.keyed (a keyed model file of distortion fit-transform)")
+            raise ValueError(
+                f"a key file ({given}) was given, but the model is not keyed: give a keyed carrier's "
+                "checkpoint or --model.keyed (a keyed model file of distortion fit-transform)"
+            )
         return Distorter(self.embedding, self.generator, enrolment, transform=self.transform, key=key)
 
 

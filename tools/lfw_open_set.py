@@ -64,8 +64,8 @@ def lfw_open_set(
     keys = sorted(emb)
     gallery, mated, non_mated = open_set_split([k[0] for k in keys], seed=seed)
     if limit_gallery:
-        kept = {keys[i][0] for i in gallery[: limit_gallery]}
-        gallery = gallery[: limit_gallery]
+        kept = {keys[i][0] for i in gallery[:limit_gallery]}
+        gallery = gallery[:limit_gallery]
         mated = [i for i in mated if keys[i][0] in kept]
     ids = [k[0] for k in keys]
     e = torch.stack([emb[k] for k in keys]).double()

@@ -53,15 +53,14 @@ def main(
     names = [name for name, _ in images]
     gallery, mated, non_mated = open_set_split(names, seed=seed)
     if limit_gallery:
-        gallery = gallery[: limit_gallery]
+        gallery = gallery[:limit_gallery]
         kept = {names[i] for i in gallery}
         mated = [i for i in mated if names[i] in kept]
     if limit_probes:
-        mated, non_mated = mated[: limit_probes], non_mated[: limit_probes]
+        mated, non_mated = mated[:limit_probes], non_mated[:limit_probes]
     with tempfile.TemporaryDirectory() as scratch:
         path = store or str(Path(scratch) / "lfw.db")
-        system = open_system(path, model, refine_steps, key,
-                             seed=seed)
+        system = open_system(path, model, refine_steps, key, seed=seed)
         started = time.perf_counter()
         people = {names[i]: [lfw_image_path(root, *images[i])] for i in gallery}
         enrolled = system.enrol_many(people, check_duplicates=False)

@@ -42,7 +42,7 @@ def main(
     """
     data = MNISTDataModule()
     data.setup("test")
-    x, y = data.datasets["test"].images[: images], data.datasets["test"].labels[: images]
+    x, y = data.datasets["test"].images[:images], data.datasets["test"].labels[:images]
     reference, reference_labels = data.reference_images(reference)
     reader = load_frozen(ReaderModule, reader_ckpt, "net")
     results = {}

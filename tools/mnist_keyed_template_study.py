@@ -60,7 +60,7 @@ def main(
     data.setup("fit")
     data.setup("test")
     train = data.datasets["train"]
-    fit_emb, fit_labels = embed(net, train.images[: fit_images]), train.labels[: fit_images]
+    fit_emb, fit_labels = embed(net, train.images[:fit_images]), train.labels[:fit_images]
     splits = {name: (embed(net, data.datasets[name].images), data.datasets[name].pairs) for name in ("val", "test")}
     d = fit_emb.shape[1]
     results: dict[str, dict] = {"f": {}}

@@ -83,4 +83,3 @@ def fit_transform(
                "threshold": threshold, "calibration_images": calibrate}  # fmt: skip
     print(summary)
     return summary
-

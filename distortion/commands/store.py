@@ -35,6 +35,7 @@ from distortion.store.system import BiometricSystem, open_system
 
 __all__ = ["VERBS", "StoreAccess", "store_main"]
 
+
 def keygen(out: str) -> int:
     """Write a new 256-bit key.
 

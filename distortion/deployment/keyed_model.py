@@ -45,4 +45,3 @@ class KeyedModel:
         transform.load_state_dict(saved["state"])
         transform.check_fitted()
         return cls(transform, saved["embedding"], saved["threshold"])
-

@@ -189,11 +189,16 @@ def token_sections(
 
     guessed = [person_key(keys1.key, generate_token()) for _ in range(len(t.token1_a))]
     replay_own = scores(t.token1_a, probe(t.token1_a, la, keys1), keys1)
-    replay_guess = pair_scores(by_person(lambda r, k: personal.matched(r, k), t.token1_a, la, guessed),
-                               by_person(lambda r, k: personal.matched(personal(r, k), k), t.token1_a, la, guessed))
+    replay_guess = pair_scores(
+        by_person(lambda r, k: personal.matched(r, k), t.token1_a, la, guessed),
+        by_person(lambda r, k: personal.matched(personal(r, k), k), t.token1_a, la, guessed),
+    )
     sections = {"deployment": deployment}
-    sections["replay"] = {"accepted_victims_token": accept_rate(replay_own, threshold),
-                          "accepted_guessed_token": accept_rate(replay_guess, threshold), "far_target": FAR}
+    sections["replay"] = {
+        "accepted_victims_token": accept_rate(replay_own, threshold),
+        "accepted_guessed_token": accept_rate(replay_guess, threshold),
+        "far_target": FAR,
+    }
     sections["insider"] = insider_curve(t.train_token1, t.train_emb, t.token1_a, t.emb_b, same, insider_pairs, seed)
     m, g = transform.components, same  # g: rows whose photo b is of the person of photo a
     tokens, keyed = (t.train_token1, t.train_token2), (t.train_stored1, t.train_stored2)

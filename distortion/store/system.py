@@ -122,8 +122,10 @@ class BiometricSystem:
         self.distorter = distorter
         self.face = require_face_backbone(distorter.embedding, "a biometric store")
         if tokens and distorter.transform is None:
-            raise ValueError("a store with tokens keys each person's carriers by the system key and their token: "
-                             "give a keyed model (a keyed carrier's checkpoint or --model.keyed) and its key")
+            raise ValueError(
+                "a store with tokens keys each person's carriers by the system key and their token: "
+                "give a keyed model (a keyed carrier's checkpoint or --model.keyed) and its key"
+            )
         if tokens:
             PersonalTransform(distorter.transform)  # a transform that is not a rotation is refused before any write
         transform = distorter.transform.identity if distorter.transform is not None else None
