@@ -67,6 +67,8 @@ def main(
         enrol_s = time.perf_counter() - started
         refused = {r["id"]: r["refused"] for r in enrolled if "refused" in r}
         duplicate_threshold = system.duplicate_threshold()
+        if duplicate_threshold is None:
+            raise ValueError(f"a gallery of {len(gallery)} people is too small to calibrate the duplicate check")
 
         def nearest_scores(templates: list) -> torch.Tensor:
             found = [system.nearest_other("", t) for t in templates]

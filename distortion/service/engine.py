@@ -200,7 +200,7 @@ class Engine:
         token = generate_token() if system.tokens else None
         probes = system.probe(emb, token)
         stored, templates = await asyncio.wrap_future(self.drawer.submit((tenant.name, x, probes)))
-        result = await self._stored(tenant, lambda s: s.store_person(person, stored, templates, token=token))
+        result = await self._stored(tenant, lambda s: s.store_person(person, stored, templates, probes, token=token))
         answer = {"id": person, "records": len(result["records"])}
         if token is not None:
             answer["token"] = token.text()  # shown once: nothing of the service keeps it

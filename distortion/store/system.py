@@ -18,7 +18,9 @@ Two modes, fixed when a store is made (docs/keyed.md has the threat model of eac
 
 The duplicate check compares a newcomer's carriers with the stored carriers (like with like) at a threshold of
 its own (:meth:`BiometricSystem.duplicate_threshold`): a false-positive identification rate of ``DUPLICATE_FPIR``
-for a search of the gallery's size, calibrated on the store's own people and kept in step as it grows.
+for a search of the gallery's size, calibrated on the store's own people and kept in step as it grows. A gallery
+too small to calibrate it compares the newcomer's keyed photos with the stored carriers at the 1:1 threshold,
+the comparison that threshold was calibrated for.
 """
 
 from __future__ import annotations
@@ -282,8 +284,8 @@ class BiometricSystem:
         stored_all, templates_all = self.carriers(x, probes, batch_size)
         for person, a, b, token in zip(owners, rows[:-1], rows[1:], tokens):
             try:
-                results.append(self.store_person(person, stored_all[a:b], templates_all[a:b], check_duplicates,
-                                                 token))  # fmt: skip
+                results.append(self.store_person(person, stored_all[a:b], templates_all[a:b], probes[a:b],
+                                                 check_duplicates, token))  # fmt: skip
             except DuplicateError as error:
                 if strict:
                     raise
@@ -291,19 +293,20 @@ class BiometricSystem:
         return results
 
     def store_person(
-        self, person: str, stored: torch.Tensor, templates: np.ndarray, check_duplicates: bool = True,
-        token: Token | None = None,
+        self, person: str, stored: torch.Tensor, templates: np.ndarray, probes: np.ndarray,
+        check_duplicates: bool = True, token: Token | None = None,
     ) -> dict:  # fmt: skip
         """Store one person's carriers ``stored`` ``(N, 3, S, S)`` with their ``templates`` in one transaction, after
-        the duplicate check on those templates (:class:`DuplicateError`, nothing stored; not in a store with tokens,
-        whose ``token`` the carriers were drawn under and the result returns)."""
+        the duplicate check on those templates and the photos' keyed ``probes`` (:meth:`duplicate`:
+        :class:`DuplicateError`, nothing stored; not in a store with tokens, whose ``token`` the carriers were drawn
+        under and the result returns)."""
         check_id(person)
         self.matcher(token)  # a token where there are none, or none where there are, is refused
-        duplicate = self.duplicate(person, templates) if check_duplicates and not self.tokens else None
+        duplicate = self.duplicate(person, templates, probes) if check_duplicates and not self.tokens else None
         if duplicate is not None:
             raise DuplicateError(
                 f"this face is already enrolled as {duplicate[0]!r} (score {duplicate[1]:.3f} >= the duplicate "
-                f"threshold {self.duplicate_threshold():.3f}); nothing was stored"
+                f"threshold {duplicate[2]:.3f}); nothing was stored"
             )
         carriers = [_png(chip) for chip in tensor_to_chips(stored)]
         ids = self.store.enrol(person, carriers, templates, self.distorter.fingerprint)
@@ -316,19 +319,19 @@ class BiometricSystem:
         hits = (hit for found in self.search(templates, 2) for hit in found if hit[0] != person)
         return max(hits, key=lambda hit: hit[1], default=None)
 
-    def duplicate_threshold(self) -> float:
+    def duplicate_threshold(self) -> float | None:
         """The duplicate check's threshold: the score that ``DUPLICATE_FPIR`` of the stored people's carriers reach
         against their nearest other stored person (a search of the gallery's size, carriers against carriers),
-        never below the 1:1 threshold. Below ``1 / DUPLICATE_FPIR`` people no such quantile exists: the 1:1
-        threshold it is then (false alarms up to about the gallery's size times the 1:1 false-accept rate).
-        Recalibrated on up to ``CALIBRATION_PEOPLE`` stored people whenever the gallery has grown by
+        never below the 1:1 threshold; ``None`` below ``1 / DUPLICATE_FPIR`` people, where no such quantile exists
+        (:meth:`duplicate` then compares photos with carriers at the 1:1 threshold). Recalibrated on up to
+        ``CALIBRATION_PEOPLE`` stored people whenever the gallery has grown by
         ``RECALIBRATE_GROWTH`` since the last time."""
         people = sorted(p["id"] for p in self.store.people() if p["records"] > p["revoked"])
         last = self._duplicate_threshold
         if last is not None and len(people) <= last[0] * RECALIBRATE_GROWTH:
             return last[1]
         if len(people) < 1 / DUPLICATE_FPIR:
-            return self.threshold
+            return None
         rng = np.random.default_rng(len(people))
         sample = rng.choice(len(people), min(len(people), CALIBRATION_PEOPLE), replace=False)
         nearest = [self.nearest_other(people[i], self.store.templates(people[i])) for i in sample]
@@ -338,11 +341,16 @@ class BiometricSystem:
         self._duplicate_threshold = (len(people), threshold)
         return threshold
 
-    def duplicate(self, person: str, templates: np.ndarray) -> tuple[str, float] | None:
-        """:meth:`nearest_other` of a newcomer's carrier ``templates`` when it reaches :meth:`duplicate_threshold`
-        (the face is enrolled under another id), else None."""
-        other = self.nearest_other(person, templates)
-        return other if other is not None and other[1] >= self.duplicate_threshold() else None
+    def duplicate(self, person: str, carriers: np.ndarray, probes: np.ndarray) -> tuple[str, float, float] | None:
+        """The other person a newcomer's face is already enrolled as, with the score and the threshold it reached,
+        else None: :meth:`nearest_other` of the newcomer's ``carriers`` (F of them) at :meth:`duplicate_threshold`;
+        in a gallery too small to calibrate that, of the photos' keyed ``probes`` at the 1:1 threshold (two
+        carriers are closer than a carrier and a photo, so carriers of distinct people would reach the 1:1
+        threshold far more often than its false-accept rate)."""
+        threshold = self.duplicate_threshold()
+        other = self.nearest_other(person, carriers) if threshold is not None else self.nearest_other(person, probes)
+        threshold = threshold if threshold is not None else self.threshold
+        return (*other, threshold) if other is not None and other[1] >= threshold else None
 
     def revoke(self, person: str) -> int:
         revoked = self.store.revoke(person)

@@ -120,9 +120,57 @@ def test_enrol_many_refuses_each_bad_person_alone(setup, tmp_path) -> None:
     # an import of people known to be distinct skips the check; the check itself still names the other person
     imported = system.enrol_many({"again": photos_a[:1]}, check_duplicates=False)
     assert len(imported[0]["records"]) == 1
-    assert system.duplicate("again", system.probes(photos_a[:1]))[0] == a
-    assert system.duplicate(a, system.probes(photos_b[:1]))[0] == b
-    assert system.duplicate(b, system.probes(photos_b[:1])) is None  # b's own records do not count
+
+    def duplicate(person: str, photos: list) -> tuple | None:
+        x = system.align(photos)
+        probes = system.probe(system.embed(x))
+        return system.duplicate(person, system.carriers(x, probes)[1], probes)
+
+    assert duplicate("again", photos_a[:1])[0] == a
+    assert duplicate(a, photos_b[:1])[0] == b
+    assert duplicate(b, photos_b[:1]) is None  # b's own records do not count
+    system.close()
+
+
+def test_the_duplicate_threshold_lets_through_its_share_of_the_gallery(setup, tmp_path) -> None:
+    """Below 100 people the check has no calibrated threshold; from 100 on, at most ``DUPLICATE_FPIR`` of the
+    stored people reach it against their nearest other, it is never below the 1:1 threshold, and it is kept until
+    the gallery has grown by ``RECALIBRATE_GROWTH``."""
+    import numpy as np
+    import torch
+
+    from distortion.deployment.enrolment import Enrolment
+    from distortion.deployment.keys import write_key
+    from distortion.loading import ModelSource, load_deployment
+    from distortion.store.system import DUPLICATE_FPIR, RECALIBRATE_GROWTH, BiometricSystem, _png
+    from tests.keys import fixed_key
+
+    key = write_key(fixed_key("site"), tmp_path / "k.key")
+    source = ModelSource(embedding="dlib", keyed=str(setup["keyed"]))
+    distorter = load_deployment(source, torch.device("cpu"), Enrolment(1, storage="png", key=str(key))).distorter
+    system = BiometricSystem(str(tmp_path / "s.db"), distorter, "dlib", 0.5)
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=system.face.embedding_dim).astype(np.float32) * 0.05
+    blank = [_png(np.zeros((8, 8, 3), np.uint8))]
+
+    def add(count: int) -> None:
+        for _ in range(count):
+            template = base + rng.normal(size=base.shape).astype(np.float32) * 0.02  # crowded: high scores
+            system.store.enrol(f"p{len(system.people())}", blank, template[None], distorter.fingerprint)
+
+    add(int(1 / DUPLICATE_FPIR) - 1)
+    assert system.duplicate_threshold() is None
+    add(101)
+    threshold = system.duplicate_threshold()
+    people = [p["id"] for p in system.people()]
+    nearest = np.array([system.nearest_other(p, system.store.templates(p))[1] for p in people])
+    assert threshold > system.threshold  # the crowded gallery's quantile, not the 1:1 floor
+    assert np.mean(nearest >= threshold) <= DUPLICATE_FPIR
+    assert threshold <= np.nextafter(np.sort(nearest)[-2], np.inf)  # 1% of 200 is two people: no looser than that
+    add(int(len(people) * (RECALIBRATE_GROWTH - 1)))
+    assert system.duplicate_threshold() == threshold  # kept while the gallery has grown less than 5%
+    add(len(people))
+    assert system.duplicate_threshold() != threshold  # recalibrated on the doubled gallery
     system.close()
 
 
@@ -190,7 +238,8 @@ def test_tokens_the_right_token_matches_and_nothing_keeps_it(setup, capsys) -> N
     # the store keeps no token: neither its text nor its bytes are in any file but the person's own
     from distortion.deployment.tokens import Token
 
-    secrets = [t.encode() for t in (token_a,)] + [Token.parse(token_a)._secret]
+    raw = Token.parse(token_a)._secret
+    secrets = [token_a.encode(), raw, raw.hex().encode(), raw.hex().upper().encode()]
     for path in setup["out"].rglob("*"):
         if path.is_file() and path.name not in {"a.token", "a.png", "b.token", "typo.token"}:
             content = path.read_bytes()

@@ -222,7 +222,8 @@ def test_a_tenant_with_tokens(service) -> None:
             assert answer.status_code == status and message in answer.json()["error"], answer.text
     from distortion.deployment.tokens import Token
 
-    secrets = [token_a.encode(), Token.parse(token_a)._secret, token_b.encode()]
+    raw = Token.parse(token_a)._secret
+    secrets = [token_a.encode(), raw, raw.hex().encode(), raw.hex().upper().encode(), token_b.encode()]
     for path in [*service["root"].rglob("*"), Path(service["server"].log)]:
         if path.is_file():
             assert not any(secret in path.read_bytes() for secret in secrets), path

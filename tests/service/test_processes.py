@@ -42,7 +42,7 @@ def test_sigkill_during_enrolments_loses_no_answered_enrolment(keyed_model, tmp_
     for thread in threads:
         thread.join()
     enrolled = {person for person, code in answered.items() if code == 201}
-    assert len(enrolled) >= 6 and len(answered) < len(people)  # killed with enrolments still to come
+    assert len(enrolled) >= 6 and len(answered) < len(people), answered  # killed with enrolments still to come
 
     restart = server.start()
     try:
