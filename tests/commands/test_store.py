@@ -181,9 +181,11 @@ def test_tokens_the_right_token_matches_and_nothing_keeps_it(setup, capsys) -> N
     out = setup["out"] / "tokens"
     out.mkdir()
     run(["keygen", "--out", str(out / "site.key")], capsys)
-    # the service tests' threshold: the tiny keyed model's own (0.668, from 12 images) admits impostors
+    # the service tests' threshold: the tiny keyed model's own (0.668, from 12 images) admits impostors. A person's
+    # key is drawn afresh each run, and at 40 refinement steps the tiny model misses about one target in twelve
+    # (the right token then scored below a wrong one); at 120 the right token led by 0.13 or more in 16 draws
     store = ["--store", str(out / "cards.db"), "--key", str(out / "site.key"), "--model.keyed", str(setup["keyed"]),
-             "--model.embedding", "dlib", "--refine_steps", STEPS, "--threshold", "0.75"]  # fmt: skip
+             "--model.embedding", "dlib", "--refine_steps", "120", "--threshold", "0.75"]  # fmt: skip
     (a, photos_a), (b, photos_b) = list(setup["people"].items())[:2]
     code, printed, _ = run(["enrol", *store, "--tokens", "true", "--id", a, "--token_out", str(out / "a.token"),
                             "--token_qr", str(out / "a.png"), str(photos_a[0])], capsys)  # fmt: skip
