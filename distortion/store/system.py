@@ -347,9 +347,9 @@ class BiometricSystem:
         in a gallery too small to calibrate that, of the photos' keyed ``probes`` at the 1:1 threshold (two
         carriers are closer than a carrier and a photo, so carriers of distinct people would reach the 1:1
         threshold far more often than its false-accept rate)."""
-        threshold = self.duplicate_threshold()
-        other = self.nearest_other(person, carriers) if threshold is not None else self.nearest_other(person, probes)
-        threshold = threshold if threshold is not None else self.threshold
+        calibrated = self.duplicate_threshold()
+        templates, threshold = (carriers, calibrated) if calibrated is not None else (probes, self.threshold)
+        other = self.nearest_other(person, templates)
         return (*other, threshold) if other is not None and other[1] >= threshold else None
 
     def revoke(self, person: str) -> int:
